@@ -1,0 +1,61 @@
+# accessbot — see README.md.
+GO        ?= go
+BIN       ?= bin/accessbot
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+LDFLAGS   := -s -w -X main.version=$(VERSION)
+IMAGE     ?= accessbot:$(VERSION)
+STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(shell $(GO) env GOPATH)/bin/staticcheck)
+
+.PHONY: all build test test-short lint fmt vet staticcheck run demo bench fuzz docker-build docker-run clean
+
+all: lint test build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/accessbot
+
+# The whole suite, always with the race detector. Runs the database tests on
+# PostgreSQL too when TEST_DATABASE_URL is set.
+test:
+	$(GO) test -race -count=1 ./...
+
+test-short:
+	$(GO) test -race -short ./...
+
+lint: fmt vet staticcheck
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+staticcheck:
+	@test -x "$(STATICCHECK)" || $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+	$(STATICCHECK) ./...
+
+run: build
+	$(BIN) serve
+
+demo:
+	$(GO) run ./cmd/accessbot demo
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Short fuzzing runs of every fuzz target (seed corpora run in `make test`).
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 20s $$pkg || exit 1; \
+	  done; \
+	done
+
+docker-build:
+	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
+
+docker-run:
+	docker run --rm -p 8080:8080 --env-file .env -v accessbot-data:/data $(IMAGE)
+
+clean:
+	rm -rf bin

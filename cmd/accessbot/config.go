@@ -1,0 +1,85 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// config is everything read from the environment (see product.md,
+// "Configuration"). Secrets are tagged so they never reach a log line.
+type config struct {
+	Listen             string   `env:"ACCESSBOT_LISTEN" envDefault:":8080"`
+	DatabaseURL        string   `env:"DATABASE_URL" envDefault:"sqlite:accessbot.db"`
+	SlackBotToken      string   `env:"SLACK_BOT_TOKEN" secret:"true"`
+	SlackSigningSecret string   `env:"SLACK_SIGNING_SECRET" secret:"true"`
+	SlackAppToken      string   `env:"SLACK_APP_TOKEN" secret:"true"`
+	SlackAPIURL        string   `env:"SLACK_API_URL" envDefault:"https://slack.com/api/"`
+	PostHogHost        string   `env:"POSTHOG_HOST" envDefault:"https://us.posthog.com"`
+	PostHogAPIKey      string   `env:"POSTHOG_PERSONAL_API_KEY" secret:"true"`
+	PostHogOrgID       string   `env:"POSTHOG_ORGANIZATION_ID"`
+	PolicyFile         string   `env:"ACCESSBOT_POLICY_FILE"`
+	Admins             []string `env:"ACCESSBOT_ADMINS" envSeparator:","`
+	AuditToken         string   `env:"ACCESSBOT_AUDIT_TOKEN" secret:"true"`
+	ApprovalsChannel   string   `env:"ACCESSBOT_APPROVALS_CHANNEL"`
+	LogLevel           string   `env:"ACCESSBOT_LOG_LEVEL" envDefault:"info"`
+	LogFormat          string   `env:"ACCESSBOT_LOG_FORMAT" envDefault:"json"`
+
+	// Tuning beyond the contract; the defaults suit most installations.
+	PostHogRateLimit  float64       `env:"POSTHOG_RATE_LIMIT" envDefault:"1"` // requests per second
+	Workers           int           `env:"ACCESSBOT_WORKERS" envDefault:"4"`
+	ShutdownTimeout   time.Duration `env:"ACCESSBOT_SHUTDOWN_TIMEOUT" envDefault:"25s"`
+	SchedulerInterval time.Duration `env:"ACCESSBOT_SCHEDULER_INTERVAL" envDefault:"30s"`
+	ReconcileInterval time.Duration `env:"ACCESSBOT_RECONCILE_INTERVAL" envDefault:"15m"`
+}
+
+// loadConfig reads the environment given as a lookup function.
+func loadConfig(environ []string) (config, error) {
+	var c config
+	m := map[string]string{}
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	if err := env.ParseWithOptions(&c, env.Options{Environment: m}); err != nil {
+		var agg env.AggregateError
+		if errors.As(err, &agg) && len(agg.Errors) > 0 {
+			return c, fmt.Errorf("configuration: %w", agg.Errors[0])
+		}
+		return c, fmt.Errorf("configuration: %w", err)
+	}
+	for i, a := range c.Admins {
+		c.Admins[i] = strings.TrimSpace(a)
+	}
+	return c, nil
+}
+
+// validateServe checks what `serve` needs, naming the first missing or
+// malformed setting in one line.
+func (c config) validateServe() error {
+	switch {
+	case c.SlackBotToken == "":
+		return errors.New("SLACK_BOT_TOKEN is required (the bot token, xoxb-…)")
+	case c.SlackAppToken == "" && c.SlackSigningSecret == "":
+		return errors.New("SLACK_SIGNING_SECRET is required in HTTP mode (or set SLACK_APP_TOKEN for Socket Mode)")
+	case c.SlackAppToken != "" && !strings.HasPrefix(c.SlackAppToken, "xapp-"):
+		return errors.New("SLACK_APP_TOKEN must be an app-level token starting with xapp-")
+	case c.PostHogAPIKey == "":
+		return errors.New("POSTHOG_PERSONAL_API_KEY is required (a personal API key of a PostHog organization admin)")
+	case c.PostHogOrgID == "":
+		return errors.New("POSTHOG_ORGANIZATION_ID is required (the organization id, or @current)")
+	case c.Workers < 1:
+		return fmt.Errorf("ACCESSBOT_WORKERS must be at least 1, got %d", c.Workers)
+	}
+	for name, raw := range map[string]string{"SLACK_API_URL": c.SlackAPIURL, "POSTHOG_HOST": c.PostHogHost} {
+		if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("%s must be an http(s) URL, got %q", name, raw)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,215 @@
+package workflow
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// NewRequest is what a person asks for.
+type NewRequest struct {
+	Kind        Kind
+	RequesterID string // Slack user id of who asks
+	SubjectID   string // Slack user id of whose access changes; "" = the requester
+	Role        string // PostHog role name or id
+	Reason      string
+	Duration    time.Duration // 0 = permanent; must be 0 for removals
+}
+
+// CreateRequest validates and stores a request, tells the owners, and — for
+// auto-approve roles — queues its execution at once.
+//
+// Errors: EINVALID (with Field "role", "reason" or "duration"), EFORBIDDEN,
+// ECONFLICT (an open request for the same thing exists), EUNAVAILABLE
+// (PostHog or Slack did not answer).
+func (s *Service) CreateRequest(ctx context.Context, in NewRequest) (*Request, error) {
+	if !in.Kind.Valid() {
+		return nil, Errorf(EINVALID, "Unknown request kind %q.", in.Kind)
+	}
+	if in.RequesterID == "" {
+		return nil, Errorf(EINVALID, "A request needs a requester.")
+	}
+	subjectID := in.SubjectID
+	if subjectID == "" {
+		subjectID = in.RequesterID
+	}
+	reason := strings.TrimSpace(in.Reason)
+	switch {
+	case reason == "":
+		return nil, FieldErrorf("reason", "Please give a reason.")
+	case utf8.RuneCountInString(reason) > MaxReasonLength:
+		return nil, FieldErrorf("reason", "Please keep the reason under %d characters.", MaxReasonLength)
+	}
+	role, err := s.ResolveRole(ctx, in.Role)
+	if err != nil {
+		return nil, err
+	}
+	rules := s.policy.RulesFor(role)
+	if err := checkDuration(in.Kind, in.Duration, rules, role); err != nil {
+		return nil, err
+	}
+	if subjectID != in.RequesterID {
+		if in.Kind == KindAdd {
+			return nil, Errorf(EINVALID, "You can only ask for access for yourself.")
+		}
+		owners, err := s.Owners(ctx, role)
+		if err != nil {
+			return nil, err
+		}
+		if !s.admins[in.RequesterID] && !slices.Contains(owners, in.RequesterID) {
+			return nil, Errorf(EFORBIDDEN, "Only the owners of %s or an admin can ask to remove someone else from it.", role.Name)
+		}
+	}
+
+	requesterEmail, err := s.email(ctx, in.RequesterID, "your")
+	if err != nil {
+		return nil, err
+	}
+	subjectEmail := requesterEmail
+	if subjectID != in.RequesterID {
+		if subjectEmail, err = s.email(ctx, subjectID, "<@"+subjectID+">'s"); err != nil {
+			return nil, err
+		}
+	}
+	member, err := s.dir.FindMember(ctx, subjectEmail)
+	if err != nil {
+		if ErrorCode(err) == ENOTFOUND {
+			who := "You don't"
+			if subjectID != in.RequesterID {
+				who = fmt.Sprintf("<@%s> doesn't", subjectID)
+			}
+			return nil, FieldErrorf("role", "%s have a PostHog account in this organization (no member with the email %s). Ask a PostHog admin for an invitation first.", who, subjectEmail)
+		}
+		return nil, directoryError("look up the PostHog account", err)
+	}
+	isMember, err := s.isRoleMember(ctx, role.ID, member.UUID)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case in.Kind == KindAdd && isMember:
+		return nil, FieldErrorf("role", "%s already a member of %s.", youAre(subjectID, in.RequesterID), role.Name)
+	case in.Kind == KindRemove && !isMember:
+		return nil, FieldErrorf("role", "%s not a member of %s.", youAre(subjectID, in.RequesterID), role.Name)
+	}
+
+	now := s.Now()
+	r := &Request{
+		Kind:              in.Kind,
+		State:             StatePending,
+		RequesterID:       in.RequesterID,
+		RequesterEmail:    requesterEmail,
+		SubjectID:         subjectID,
+		SubjectEmail:      subjectEmail,
+		SubjectUUID:       member.UUID,
+		RoleID:            role.ID,
+		RoleName:          role.Name,
+		Reason:            reason,
+		Duration:          in.Duration,
+		ApprovalsRequired: rules.ApprovalsRequired,
+		AutoApproved:      rules.AutoApprove,
+		CreatedAt:         now,
+		UpdatedAt:         now,
+		ExpiresAt:         now.Add(rules.PendingExpiry),
+	}
+	if rules.ReminderAfter > 0 && rules.ReminderAfter < rules.PendingExpiry {
+		r.RemindAt = now.Add(rules.ReminderAfter)
+	}
+	err = s.update(ctx, func(ctx context.Context, tx Tx) error {
+		req := *r
+		if err := tx.InsertRequest(ctx, &req); err != nil {
+			if ErrorCode(err) == ECONFLICT {
+				return FieldErrorf("role", "There is already an open request for %s %s %s. `/access list` shows it.", subjectName(subjectID, in.RequesterID), kindVerb(in.Kind), role.Name)
+			}
+			return fmt.Errorf("insert request: %w", err)
+		}
+		details := map[string]any{"kind": string(req.Kind), "reason": req.Reason, "duration": DurationText(req.Duration),
+			"approvals_required": req.ApprovalsRequired, "requester": req.RequesterID, "requester_email": req.RequesterEmail}
+		if err := s.auditRequest(ctx, tx, &req, req.RequesterID, req.RequesterEmail, ActionRequestCreated, details); err != nil {
+			return err
+		}
+		event := EventCreated
+		if rules.AutoApprove {
+			if err := s.approveTx(ctx, tx, &req, SystemActor, "", map[string]any{"auto_approve": true}); err != nil {
+				return err
+			}
+			event = EventApproved
+		}
+		if err := s.enqueueNotify(ctx, tx, req.ID, notifyPayload{Type: event, Actor: req.RequesterID}); err != nil {
+			return err
+		}
+		*r = req
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.nudge()
+	s.log.Info().Int64("request_id", r.ID).Str("role_id", r.RoleID).Str("slack_user", r.RequesterID).
+		Str("kind", string(r.Kind)).Str("state", string(r.State)).Msg("request created")
+	return r, nil
+}
+
+func checkDuration(kind Kind, d time.Duration, rules Rules, role Role) error {
+	switch {
+	case d < 0:
+		return FieldErrorf("duration", "A duration cannot be negative.")
+	case kind == KindRemove && d != 0:
+		return FieldErrorf("duration", "A removal has no duration.")
+	case kind == KindAdd && rules.MaxDuration > 0 && (d == 0 || d > rules.MaxDuration):
+		return FieldErrorf("duration", "Access to %s can last at most %s.", role.Name, DurationText(rules.MaxDuration))
+	}
+	return nil
+}
+
+func (s *Service) email(ctx context.Context, slackID, whose string) (string, error) {
+	email, err := s.users.Email(ctx, slackID)
+	switch {
+	case err == nil && email != "":
+		return email, nil
+	case err == nil || ErrorCode(err) == ENOTFOUND:
+		return "", Errorf(EINVALID, "I can't see %s email address in Slack, so I can't match it to a PostHog account.", whose)
+	case IsTemporary(err):
+		return "", &Error{Code: EUNAVAILABLE, Message: "Slack is not answering right now. Please try again in a minute.", Err: err}
+	default:
+		return "", fmt.Errorf("read email of %s: %w", slackID, err)
+	}
+}
+
+func (s *Service) isRoleMember(ctx context.Context, roleID, userUUID string) (bool, error) {
+	members, err := s.dir.RoleMembers(ctx, roleID)
+	if err != nil {
+		return false, directoryError("list the role's members", err)
+	}
+	for _, m := range members {
+		if m.UUID == userUUID {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func subjectName(subjectID, requesterID string) string {
+	if subjectID == requesterID {
+		return "you"
+	}
+	return "<@" + subjectID + ">"
+}
+
+func youAre(subjectID, requesterID string) string {
+	if subjectID == requesterID {
+		return "You are"
+	}
+	return subjectName(subjectID, requesterID) + " is"
+}
+
+func kindVerb(k Kind) string {
+	if k == KindRemove {
+		return "to leave"
+	}
+	return "to join"
+}
+

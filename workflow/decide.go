@@ -1,0 +1,274 @@
+package workflow
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"unicode/utf8"
+)
+
+// CanDecide says whether actor may approve or deny r: EFORBIDDEN for the
+// requester or subject themselves and for anyone who is neither an owner of
+// the role nor an admin.
+func (s *Service) CanDecide(ctx context.Context, r *Request, actor string) error {
+	return s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
+		return s.canDecideTx(ctx, tx, r, actor)
+	})
+}
+
+func (s *Service) canDecideTx(ctx context.Context, tx Tx, r *Request, actor string) error {
+	if actor == r.RequesterID || actor == r.SubjectID {
+		return Errorf(EFORBIDDEN, "You can't decide on your own request %s; one of the role's owners has to.", r.Ref())
+	}
+	if s.admins[actor] {
+		return nil
+	}
+	owners, err := s.ownersTx(ctx, tx, Role{ID: r.RoleID, Name: r.RoleName})
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(owners, actor) {
+		return Errorf(EFORBIDDEN, "Only the owners of %s (or an admin) can decide on %s.", r.RoleName, r.Ref())
+	}
+	return nil
+}
+
+// notPending explains why a request can no longer be decided or cancelled.
+func notPending(r *Request) error {
+	var msg string
+	switch r.State {
+	case StateApproved, StateExecuting, StateCompleted, StateFailed, StateRevoked:
+		msg = fmt.Sprintf("%s was already approved", r.Ref())
+		if r.DecidedBy != "" && r.DecidedBy != SystemActor {
+			msg += fmt.Sprintf(" by <@%s>", r.DecidedBy)
+		}
+	case StateDenied:
+		msg = fmt.Sprintf("%s was already denied by <@%s>", r.Ref(), r.DecidedBy)
+	case StateCancelled:
+		msg = fmt.Sprintf("%s was cancelled by the requester", r.Ref())
+	case StateExpired:
+		msg = fmt.Sprintf("%s expired without a decision", r.Ref())
+	default:
+		msg = fmt.Sprintf("%s is %s", r.Ref(), r.State)
+	}
+	return Errorf(ECONFLICT, "%s.", msg)
+}
+
+// Approve records actor's approval of request id. When it completes the
+// approvals the role needs, the request becomes approved and its execution
+// is queued in the same transaction. Two approvers at once, or one clicking
+// twice, give one decision and one execution.
+//
+// Errors: ENOTFOUND, EFORBIDDEN, ECONFLICT (already decided, or already
+// approved by actor).
+func (s *Service) Approve(ctx context.Context, id int64, actor string) (*Request, error) {
+	actorEmail := s.optionalEmail(ctx, actor)
+	var out *Request
+	err := s.update(ctx, func(ctx context.Context, tx Tx) error {
+		r, err := tx.Request(ctx, id)
+		if err != nil {
+			return requestLookup(id, err)
+		}
+		if r.State != StatePending {
+			return notPending(r)
+		}
+		if err := s.canDecideTx(ctx, tx, r, actor); err != nil {
+			return err
+		}
+		if r.HasApproved(actor) {
+			return Errorf(ECONFLICT, "You already approved %s; it needs %d more approval(s) from other owners.", r.Ref(), r.ApprovalsRequired-len(r.Approvals))
+		}
+		a := Approval{RequestID: r.ID, ApproverID: actor, ApproverEmail: actorEmail, At: s.Now()}
+		if err := tx.InsertApproval(ctx, a); err != nil {
+			return stale(fmt.Errorf("record approval: %w", err))
+		}
+		r.Approvals = append(r.Approvals, a)
+		if len(r.Approvals) < r.ApprovalsRequired {
+			r.UpdatedAt = s.Now()
+			// Bumping the version makes concurrent approvals of one request
+			// serialize, so the last one always sees all the others.
+			if err := tx.UpdateRequest(ctx, r); err != nil {
+				return stale(err)
+			}
+			details := map[string]any{"approvals": len(r.Approvals), "approvals_required": r.ApprovalsRequired}
+			if err := s.auditRequest(ctx, tx, r, actor, actorEmail, ActionApprovalRecorded, details); err != nil {
+				return err
+			}
+			out = r
+			return s.enqueueNotify(ctx, tx, r.ID, notifyPayload{Type: EventApprovalRecorded, Actor: actor})
+		}
+		if err := s.approveTx(ctx, tx, r, actor, actorEmail, nil); err != nil {
+			return err
+		}
+		out = r
+		return s.enqueueNotify(ctx, tx, r.ID, notifyPayload{Type: EventApproved, Actor: actor})
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.nudge()
+	s.log.Info().Int64("request_id", id).Str("role_id", out.RoleID).Str("slack_user", actor).
+		Str("state", string(out.State)).Msg("approval recorded")
+	return out, nil
+}
+
+// approveTx moves a pending request to approved and queues its execution.
+func (s *Service) approveTx(ctx context.Context, tx Tx, r *Request, actor, actorEmail string, extra map[string]any) error {
+	now := s.Now()
+	r.State, r.DecidedBy, r.DecidedAt, r.UpdatedAt = StateApproved, actor, now, now
+	if err := tx.UpdateRequest(ctx, r); err != nil {
+		return stale(err)
+	}
+	details := map[string]any{"approvals": len(r.Approvals), "approvals_required": r.ApprovalsRequired}
+	for k, v := range extra {
+		details[k] = v
+	}
+	if err := s.auditRequest(ctx, tx, r, actor, actorEmail, ActionRequestApproved, details); err != nil {
+		return err
+	}
+	return s.enqueue(ctx, tx, &Job{Kind: JobExecute, RequestID: r.ID})
+}
+
+// Deny ends request id with actor's reason. Errors: EINVALID (no reason),
+// ENOTFOUND, EFORBIDDEN, ECONFLICT (already decided).
+func (s *Service) Deny(ctx context.Context, id int64, actor, reason string) (*Request, error) {
+	reason = strings.TrimSpace(reason)
+	if reason == "" {
+		return nil, FieldErrorf("reason", "Please say why you deny the request.")
+	}
+	if utf8.RuneCountInString(reason) > MaxReasonLength {
+		return nil, FieldErrorf("reason", "Please keep the reason under %d characters.", MaxReasonLength)
+	}
+	actorEmail := s.optionalEmail(ctx, actor)
+	return s.closePending(ctx, id, actor, func(ctx context.Context, tx Tx, r *Request) (Action, EventType, error) {
+		if err := s.canDecideTx(ctx, tx, r, actor); err != nil {
+			return "", "", err
+		}
+		r.State, r.DecisionReason = StateDenied, reason
+		return ActionRequestDenied, EventDenied, nil
+	}, actorEmail, map[string]any{"reason": reason})
+}
+
+// Cancel withdraws actor's own pending request. Errors: ENOTFOUND,
+// EFORBIDDEN (not the requester), ECONFLICT (no longer pending).
+func (s *Service) Cancel(ctx context.Context, id int64, actor string) (*Request, error) {
+	return s.closePending(ctx, id, actor, func(ctx context.Context, tx Tx, r *Request) (Action, EventType, error) {
+		if r.RequesterID != actor {
+			return "", "", Errorf(EFORBIDDEN, "Only the person who asked can cancel %s.", r.Ref())
+		}
+		r.State, r.DecisionReason = StateCancelled, "cancelled by the requester"
+		return ActionRequestCancelled, EventCancelled, nil
+	}, "", nil)
+}
+
+// closePending moves a pending request to a final state chosen by decide.
+func (s *Service) closePending(ctx context.Context, id int64, actor string,
+	decide func(ctx context.Context, tx Tx, r *Request) (Action, EventType, error), actorEmail string, details map[string]any) (*Request, error) {
+	var out *Request
+	err := s.update(ctx, func(ctx context.Context, tx Tx) error {
+		r, err := tx.Request(ctx, id)
+		if err != nil {
+			return requestLookup(id, err)
+		}
+		if r.State != StatePending {
+			return notPending(r)
+		}
+		action, event, err := decide(ctx, tx, r)
+		if err != nil {
+			return err
+		}
+		now := s.Now()
+		r.DecidedBy, r.DecidedAt, r.UpdatedAt = actor, now, now
+		if err := tx.UpdateRequest(ctx, r); err != nil {
+			return stale(err)
+		}
+		if actorEmail == "" && actor == r.RequesterID {
+			actorEmail = r.RequesterEmail
+		}
+		if err := s.auditRequest(ctx, tx, r, actor, actorEmail, action, details); err != nil {
+			return err
+		}
+		out = r
+		return s.enqueueNotify(ctx, tx, r.ID, notifyPayload{Type: event, Actor: actor})
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.nudge()
+	s.log.Info().Int64("request_id", id).Str("role_id", out.RoleID).Str("slack_user", actor).
+		Str("state", string(out.State)).Msg("request closed")
+	return out, nil
+}
+
+// Revoke ends a completed grant before its time: an owner or admin asks, the
+// removal is queued, and the request becomes revoked once PostHog agrees.
+// Errors: ENOTFOUND, EFORBIDDEN, ECONFLICT (not an active grant).
+func (s *Service) Revoke(ctx context.Context, id int64, actor, reason string) (*Request, error) {
+	reason = strings.TrimSpace(reason)
+	if reason == "" {
+		reason = "revoked by an owner"
+	}
+	actorEmail := s.optionalEmail(ctx, actor)
+	var out *Request
+	err := s.update(ctx, func(ctx context.Context, tx Tx) error {
+		r, err := tx.Request(ctx, id)
+		if err != nil {
+			return requestLookup(id, err)
+		}
+		if r.Kind != KindAdd || r.State != StateCompleted {
+			return Errorf(ECONFLICT, "%s is not an active grant (it is %s).", r.Ref(), r.State)
+		}
+		if r.RevokeQueued {
+			return Errorf(ECONFLICT, "%s is already being revoked.", r.Ref())
+		}
+		if !s.admins[actor] {
+			owners, err := s.ownersTx(ctx, tx, Role{ID: r.RoleID, Name: r.RoleName})
+			if err != nil {
+				return err
+			}
+			if !slices.Contains(owners, actor) {
+				return Errorf(EFORBIDDEN, "Only the owners of %s (or an admin) can revoke %s.", r.RoleName, r.Ref())
+			}
+		}
+		if err := s.queueRevocation(ctx, tx, r, actor, actorEmail, reason); err != nil {
+			return err
+		}
+		out = r
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.nudge()
+	return out, nil
+}
+
+// queueRevocation marks a grant as being revoked and writes the removal job.
+func (s *Service) queueRevocation(ctx context.Context, tx Tx, r *Request, actor, actorEmail, reason string) error {
+	r.RevokeQueued, r.DecisionReason, r.UpdatedAt = true, reason, s.Now()
+	if err := tx.UpdateRequest(ctx, r); err != nil {
+		return stale(err)
+	}
+	if err := s.auditRequest(ctx, tx, r, actor, actorEmail, ActionRevokeRequested, map[string]any{"reason": reason}); err != nil {
+		return err
+	}
+	return s.enqueue(ctx, tx, &Job{Kind: JobRevoke, RequestID: r.ID})
+}
+
+// optionalEmail is the actor's email for the audit log when Slack has one.
+func (s *Service) optionalEmail(ctx context.Context, slackID string) string {
+	email, err := s.users.Email(ctx, slackID)
+	if err != nil {
+		s.log.Debug().Err(err).Str("slack_user", slackID).Msg("no email for audit entry")
+		return ""
+	}
+	return email
+}
+
+func requestLookup(id int64, err error) error {
+	if ErrorCode(err) == ENOTFOUND {
+		return Errorf(ENOTFOUND, "There is no request #%d.", id)
+	}
+	return fmt.Errorf("load request %d: %w", id, err)
+}

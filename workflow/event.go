@@ -1,0 +1,38 @@
+package workflow
+
+// EventType names a notification.
+type EventType string
+
+// Notification events.
+const (
+	EventCreated          EventType = "created"           // new request: tell owners, confirm to requester
+	EventApprovalRecorded EventType = "approval_recorded" // one of several approvals given
+	EventApproved         EventType = "approved"          // fully approved, execution queued
+	EventDenied           EventType = "denied"
+	EventCancelled        EventType = "cancelled"
+	EventCompleted        EventType = "completed" // PostHog changed
+	EventFailed           EventType = "failed"    // execution failed for good
+	EventExpired          EventType = "expired"
+	EventReminder         EventType = "reminder"
+	EventRevoked          EventType = "revoked"
+	EventDrift            EventType = "drift"
+)
+
+// Event is one notification. Request is loaded fresh when the event is
+// delivered, so it shows the request's latest state; Type says what happened.
+type Event struct {
+	Type    EventType
+	Request *Request // nil for drift
+	Actor   string   // Slack id of who caused it, or SystemActor
+	Owners  []string // the role's effective deciders (owners, else fallback owners)
+	Drift   *Drift
+}
+
+// Drift is a difference between PostHog's memberships of a role and what the
+// bot last saw and did: someone changed the role outside the bot.
+type Drift struct {
+	RoleID   string   `json:"role_id"`
+	RoleName string   `json:"role_name"`
+	Added    []Member `json:"added,omitempty"`   // members PostHog has that the bot did not add
+	Removed  []Member `json:"removed,omitempty"` // members that left PostHog outside the bot
+}

@@ -1,0 +1,314 @@
+package workflow
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// RunWorkers runs n job workers until ctx ends. A worker that is carrying out
+// a job when ctx ends finishes it first (bounded by the job's own timeout),
+// so shutdown never strands a half-done execution longer than one lease.
+func (s *Service) RunWorkers(ctx context.Context, n int) {
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.workLoop(ctx)
+		}()
+	}
+	wg.Wait()
+}
+
+func (s *Service) workLoop(ctx context.Context) {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		case <-s.wake:
+		}
+		for ctx.Err() == nil {
+			// The job runs on a context that outlives shutdown by at most
+			// its lease, so a call to PostHog is not cut off halfway.
+			ran, err := s.RunJob(context.WithoutCancel(ctx))
+			if err != nil {
+				s.log.Error().Err(err).Msg("job worker")
+				break
+			}
+			if !ran {
+				break
+			}
+		}
+		timer.Reset(s.cfg.PollInterval)
+	}
+}
+
+// RunJob claims one due job and carries it out. It reports whether there
+// was a job. Exported so tests and the demo can drive execution step by step.
+func (s *Service) RunJob(ctx context.Context) (bool, error) {
+	job, err := s.store.ClaimJob(ctx, nil, s.Now(), s.cfg.JobLease)
+	if err != nil {
+		return false, fmt.Errorf("claim job: %w", err)
+	}
+	if job == nil {
+		return false, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.JobLease*3/4)
+	defer cancel()
+	log := s.log.With().Int64("job_id", job.ID).Str("job_kind", string(job.Kind)).
+		Int64("request_id", job.RequestID).Int("attempt", job.Attempts).Logger()
+	ctx = log.WithContext(ctx)
+	switch job.Kind {
+	case JobExecute, JobRevoke:
+		err = s.execute(ctx, job)
+	case JobNotify:
+		err = s.deliver(ctx, job)
+	default:
+		err = s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
+			return tx.FailJob(ctx, job.ID, job.LeaseToken, "unknown job kind "+string(job.Kind))
+		})
+	}
+	if ErrorCode(err) == ECONFLICT {
+		// Our lease ended and another worker owns the job now; it will
+		// finish it idempotently.
+		log.Warn().Err(err).Msg("lost the lease on a job")
+		return true, nil
+	}
+	return true, err
+}
+
+// execute carries out an approved request, or revokes a grant, against PostHog.
+// It is idempotent, so a job resumed after a crash finishes without a
+// second write: a member already there (or already gone) counts as done.
+func (s *Service) execute(ctx context.Context, job *Job) error {
+	var r *Request
+	err := s.update(ctx, func(ctx context.Context, tx Tx) error {
+		var err error
+		if r, err = tx.Request(ctx, job.RequestID); err != nil {
+			return err
+		}
+		if job.Kind == JobExecute && r.State == StateApproved {
+			r.State, r.UpdatedAt = StateExecuting, s.Now()
+			if err := tx.UpdateRequest(ctx, r); err != nil {
+				return stale(err)
+			}
+			return s.auditRequest(ctx, tx, r, SystemActor, "", ActionExecutionStarted, map[string]any{"attempt": job.Attempts})
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("start job %d: %w", job.ID, err)
+	}
+	if !s.jobStillNeeded(job, r) {
+		return s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
+			return tx.FinishJob(ctx, job.ID, job.LeaseToken)
+		})
+	}
+
+	adding := job.Kind == JobExecute && r.Kind == KindAdd
+	membershipID, already, callErr := s.applyMembership(ctx, r, adding)
+	if callErr != nil {
+		return s.executionFailed(ctx, job, r, callErr)
+	}
+	var event EventType
+	err = s.update(ctx, func(ctx context.Context, tx Tx) error {
+		cur, err := tx.Request(ctx, r.ID)
+		if err != nil {
+			return err
+		}
+		now := s.Now()
+		details := map[string]any{"membership_id": membershipID, "attempt": job.Attempts}
+		var action Action
+		switch job.Kind {
+		case JobExecute:
+			if cur.State != StateExecuting {
+				return tx.FinishJob(ctx, job.ID, job.LeaseToken)
+			}
+			cur.State, cur.CompletedAt, cur.UpdatedAt = StateCompleted, now, now
+			action, event = ActionMembershipRemoved, EventCompleted
+			if adding {
+				cur.MembershipID = membershipID
+				if cur.Duration > 0 {
+					cur.RevokeAt = now.Add(cur.Duration)
+					details["revoke_at"] = cur.RevokeAt.Format(time.RFC3339)
+				}
+				details["already_member"] = already
+				action = ActionMembershipAdded
+			} else {
+				details["already_removed"] = already
+			}
+		case JobRevoke:
+			if cur.State != StateCompleted {
+				return tx.FinishJob(ctx, job.ID, job.LeaseToken)
+			}
+			cur.State, cur.RevokedAt, cur.UpdatedAt = StateRevoked, now, now
+			details["already_removed"] = already
+			details["reason"] = cur.DecisionReason
+			action, event = ActionGrantRevoked, EventRevoked
+		}
+		if err := tx.UpdateRequest(ctx, cur); err != nil {
+			return stale(err)
+		}
+		if err := s.auditRequest(ctx, tx, cur, SystemActor, "", action, details); err != nil {
+			return err
+		}
+		if err := s.recordOwnChange(ctx, tx, cur, adding); err != nil {
+			return err
+		}
+		if err := tx.FinishJob(ctx, job.ID, job.LeaseToken); err != nil {
+			return err
+		}
+		r = cur
+		return s.enqueueNotify(ctx, tx, cur.ID, notifyPayload{Type: event, Actor: SystemActor})
+	})
+	if err != nil {
+		return fmt.Errorf("finish job %d: %w", job.ID, err)
+	}
+	s.nudge()
+	s.log.Info().Int64("request_id", r.ID).Str("role_id", r.RoleID).Str("state", string(r.State)).
+		Bool("already", already).Msg("PostHog membership changed")
+	return nil
+}
+
+// jobStillNeeded reports whether the request is in the state the job acts on.
+func (s *Service) jobStillNeeded(job *Job, r *Request) bool {
+	if job.Kind == JobRevoke {
+		return r.State == StateCompleted && r.RevokeQueued
+	}
+	return r.State == StateExecuting
+}
+
+// applyMembership makes PostHog match the request, checking first so a
+// retried job does not write twice. already reports nothing needed changing.
+func (s *Service) applyMembership(ctx context.Context, r *Request, adding bool) (membershipID string, already bool, err error) {
+	members, err := s.dir.RoleMembers(ctx, r.RoleID)
+	if err != nil {
+		return "", false, err
+	}
+	for _, m := range members {
+		if m.UUID != r.SubjectUUID {
+			continue
+		}
+		if adding {
+			return m.MembershipID, true, nil
+		}
+		return m.MembershipID, false, s.dir.RemoveRoleMember(ctx, r.RoleID, m.MembershipID)
+	}
+	if !adding {
+		return "", true, nil
+	}
+	id, err := s.dir.AddRoleMember(ctx, r.RoleID, r.SubjectUUID)
+	return id, false, err
+}
+
+// executionFailed retries a temporary failure later, or fails the request
+// for good with the reason in plain words.
+func (s *Service) executionFailed(ctx context.Context, job *Job, r *Request, callErr error) error {
+	log := s.log.With().Int64("request_id", r.ID).Str("role_id", r.RoleID).Int("attempt", job.Attempts).Logger()
+	var temp *TemporaryError
+	if errors.As(callErr, &temp) && job.Attempts < s.cfg.ExecuteAttempts {
+		runAt := s.Now().Add(s.retryDelay(job.Attempts, temp.RetryAfter))
+		log.Warn().Err(callErr).Time("retry_at", runAt).Msg("PostHog call failed; will retry")
+		return s.update(ctx, func(ctx context.Context, tx Tx) error {
+			if err := tx.RetryJob(ctx, job.ID, job.LeaseToken, runAt, callErr.Error()); err != nil {
+				return err
+			}
+			return s.auditRequest(ctx, tx, r, SystemActor, "", ActionExecutionRetry,
+				map[string]any{"attempt": job.Attempts, "error": callErr.Error(), "retry_at": runAt.Format(time.RFC3339)})
+		})
+	}
+	reason := callErr.Error()
+	if temp != nil {
+		reason = fmt.Sprintf("PostHog kept failing after %d attempts: %v", job.Attempts, temp.Err)
+	}
+	log.Error().Err(callErr).Msg("execution failed for good")
+	return s.update(ctx, func(ctx context.Context, tx Tx) error {
+		cur, err := tx.Request(ctx, r.ID)
+		if err != nil {
+			return err
+		}
+		if err := tx.FailJob(ctx, job.ID, job.LeaseToken, reason); err != nil {
+			return err
+		}
+		details := map[string]any{"error": reason, "attempt": job.Attempts, "job": string(job.Kind)}
+		if job.Kind == JobExecute && cur.State == StateExecuting {
+			cur.State, cur.FailureReason, cur.UpdatedAt = StateFailed, reason, s.Now()
+			if err := tx.UpdateRequest(ctx, cur); err != nil {
+				return stale(err)
+			}
+		}
+		// A failed revocation leaves the grant completed (the person still
+		// has access, and the log must say so); owners are told.
+		if err := s.auditRequest(ctx, tx, cur, SystemActor, "", ActionExecutionFailed, details); err != nil {
+			return err
+		}
+		return s.enqueueNotify(ctx, tx, cur.ID, notifyPayload{Type: EventFailed, Actor: SystemActor})
+	})
+}
+
+// retryDelay is exponential backoff with jitter, at least retryAfter.
+func (s *Service) retryDelay(attempt int, retryAfter time.Duration) time.Duration {
+	d := s.cfg.RetryBase
+	for i := 1; i < attempt && d < s.cfg.RetryMax; i++ {
+		d *= 2
+	}
+	d = min(d, s.cfg.RetryMax)
+	d = d/2 + rand.N(d/2+1) // jitter: somewhere in [d/2, d]
+	return max(d, retryAfter)
+}
+
+// deliver hands one notification to the Notifier, retrying a few times.
+// A notification that cannot be delivered is dropped with an error log: it
+// never touches the request.
+func (s *Service) deliver(ctx context.Context, job *Job) error {
+	var p notifyPayload
+	if err := json.Unmarshal([]byte(job.Payload), &p); err != nil {
+		return s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
+			return tx.FailJob(ctx, job.ID, job.LeaseToken, "bad payload: "+err.Error())
+		})
+	}
+	ev := Event{Type: p.Type, Actor: p.Actor, Drift: p.Drift}
+	err := s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
+		role := Role{}
+		if job.RequestID != 0 {
+			r, err := tx.Request(ctx, job.RequestID)
+			if err != nil {
+				return err
+			}
+			ev.Request = r
+			role = Role{ID: r.RoleID, Name: r.RoleName}
+		} else if p.Drift != nil {
+			role = Role{ID: p.Drift.RoleID, Name: p.Drift.RoleName}
+		}
+		var err error
+		ev.Owners, err = s.ownersTx(ctx, tx, role)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("prepare notification: %w", err)
+	}
+	var sendErr error
+	if s.notifier != nil {
+		sendErr = s.notifier.Notify(ctx, ev)
+	}
+	return s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
+		switch {
+		case sendErr == nil:
+			return tx.FinishJob(ctx, job.ID, job.LeaseToken)
+		case job.Attempts < notifyAttempts:
+			s.log.Warn().Err(sendErr).Int64("request_id", job.RequestID).Str("event", string(ev.Type)).Msg("notification failed; will retry")
+			return tx.RetryJob(ctx, job.ID, job.LeaseToken, s.Now().Add(s.retryDelay(job.Attempts, 0)), sendErr.Error())
+		default:
+			s.log.Error().Err(sendErr).Int64("request_id", job.RequestID).Str("event", string(ev.Type)).Msg("notification dropped")
+			return tx.FailJob(ctx, job.ID, job.LeaseToken, sendErr.Error())
+		}
+	})
+}

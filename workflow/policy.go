@@ -1,0 +1,268 @@
+package workflow
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+)
+
+// Rules are the policy settings that apply to one role.
+type Rules struct {
+	Role              string   // PostHog role name or id as written in the policy ("" for defaults)
+	Owners            []string // Slack user ids who decide
+	ApprovalsRequired int
+	PendingExpiry     time.Duration
+	ReminderAfter     time.Duration // 0: no reminder
+	MaxDuration       time.Duration // 0: permanent grants allowed
+	AutoApprove       bool
+}
+
+// Policy says who decides what. It is read from the policy file at start.
+type Policy struct {
+	Source   string // file it was read from, "" for the built-in default
+	Hash     string // hex SHA-256 of the file, to notice policy changes
+	Defaults Rules
+	Roles    []Rules
+}
+
+// Built-in defaults, used where the policy file is silent.
+const (
+	DefaultApprovalsRequired = 1
+	DefaultPendingExpiry     = 72 * time.Hour
+	DefaultReminderAfter     = 24 * time.Hour
+	maxApprovalsRequired     = 10
+)
+
+// DefaultPolicy is the policy without a policy file: one approval from an
+// admin, 72h expiry, reminders after 24h, any duration.
+func DefaultPolicy() *Policy {
+	return &Policy{Defaults: Rules{
+		ApprovalsRequired: DefaultApprovalsRequired,
+		PendingExpiry:     DefaultPendingExpiry,
+		ReminderAfter:     DefaultReminderAfter,
+	}}
+}
+
+// RulesFor returns the rules of a role: its entry in the policy (matched by
+// id, or by name case-insensitively) over the defaults. Owners are the
+// entry's owners only; fallback to the default owners happens in Owners.
+func (p *Policy) RulesFor(role Role) Rules {
+	r := p.Defaults
+	r.Owners = nil
+	r.Role = ""
+	for _, e := range p.Roles {
+		if e.Role == role.ID || strings.EqualFold(e.Role, role.Name) {
+			return e
+		}
+	}
+	return r
+}
+
+// PolicyError is an invalid policy file: which file, where, and why.
+type PolicyError struct {
+	File   string
+	Line   int
+	Column int
+	Reason string
+}
+
+func (e *PolicyError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Column, e.Reason)
+	}
+	return fmt.Sprintf("%s: %s", e.File, e.Reason)
+}
+
+// LoadPolicy reads and validates a policy file.
+func LoadPolicy(path string) (*Policy, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &PolicyError{File: path, Reason: fmt.Sprintf("cannot read policy file: %v", err)}
+	}
+	return ParsePolicy(path, data)
+}
+
+// RawRules is one policy entry as written in YAML (exported only so the YAML
+// decoder can fill the inline embedding).
+type RawRules struct {
+	Owners            []string `yaml:"owners"`
+	ApprovalsRequired *int     `yaml:"approvals_required"`
+	PendingExpiry     *string  `yaml:"pending_expiry"`
+	ReminderAfter     *string  `yaml:"reminder_after"`
+	MaxDuration       *string  `yaml:"max_duration"`
+	AutoApprove       *bool    `yaml:"auto_approve"`
+}
+
+type rawRole struct {
+	Role     string `yaml:"role"`
+	RawRules `yaml:",inline"`
+}
+
+type rawPolicy struct {
+	Defaults *RawRules `yaml:"defaults"`
+	Roles    []rawRole `yaml:"roles"`
+}
+
+var slackUserID = regexp.MustCompile(`^[UW][A-Z0-9]{2,20}$`)
+
+// ParsePolicy parses and validates policy YAML; file names it in errors.
+func ParsePolicy(file string, data []byte) (*Policy, error) {
+	var raw rawPolicy
+	if err := yaml.UnmarshalWithOptions(data, &raw, yaml.DisallowUnknownField()); err != nil {
+		return nil, yamlError(file, err)
+	}
+	astFile, err := parser.ParseBytes(data, 0)
+	if err != nil {
+		return nil, yamlError(file, err)
+	}
+	at := func(path, reason string) error {
+		pe := &PolicyError{File: file, Reason: reason}
+		if p, err := yaml.PathString(path); err == nil {
+			if n, err := p.FilterFile(astFile); err == nil && n != nil {
+				pos := nodePosition(n)
+				pe.Line, pe.Column = pos.Line, pos.Column
+			}
+		}
+		return pe
+	}
+
+	sum := sha256.Sum256(data)
+	p := DefaultPolicy()
+	p.Source = file
+	p.Hash = hex.EncodeToString(sum[:])
+
+	if raw.Defaults != nil {
+		d, err := applyRules(p.Defaults, *raw.Defaults, "$.defaults", at)
+		if err != nil {
+			return nil, err
+		}
+		p.Defaults = d
+	}
+	seen := map[string]int{}
+	for i, rr := range raw.Roles {
+		path := fmt.Sprintf("$.roles[%d]", i)
+		name := strings.TrimSpace(rr.Role)
+		if name == "" {
+			return nil, at(path, "role entry needs a `role:` (PostHog role name or id)")
+		}
+		if j, dup := seen[strings.ToLower(name)]; dup {
+			return nil, at(path+".role", fmt.Sprintf("role %q is listed twice (also entry %d)", name, j+1))
+		}
+		seen[strings.ToLower(name)] = i
+		base := p.Defaults
+		base.Owners = nil
+		r, err := applyRules(base, rr.RawRules, path, at)
+		if err != nil {
+			return nil, err
+		}
+		r.Role = name
+		p.Roles = append(p.Roles, r)
+	}
+	return p, nil
+}
+
+func applyRules(base Rules, raw RawRules, path string, at func(path, reason string) error) (Rules, error) {
+	r := base
+	if raw.Owners != nil {
+		r.Owners = nil
+		for i, o := range raw.Owners {
+			o = strings.TrimSpace(o)
+			if !slackUserID.MatchString(o) {
+				return r, at(fmt.Sprintf("%s.owners[%d]", path, i),
+					fmt.Sprintf("owner %q is not a Slack user id (like U012AB3CD)", o))
+			}
+			r.Owners = append(r.Owners, o)
+		}
+	}
+	if raw.ApprovalsRequired != nil {
+		n := *raw.ApprovalsRequired
+		if n < 1 || n > maxApprovalsRequired {
+			return r, at(path+".approvals_required",
+				fmt.Sprintf("approvals_required must be between 1 and %d, got %d", maxApprovalsRequired, n))
+		}
+		r.ApprovalsRequired = n
+	}
+	durations := []struct {
+		key       string
+		val       *string
+		dst       *time.Duration
+		permanent bool // "permanent" allowed (stored as 0)
+		never     bool // "never" / "0" allowed (stored as 0)
+	}{
+		{"pending_expiry", raw.PendingExpiry, &r.PendingExpiry, false, false},
+		{"reminder_after", raw.ReminderAfter, &r.ReminderAfter, false, true},
+		{"max_duration", raw.MaxDuration, &r.MaxDuration, true, false},
+	}
+	for _, d := range durations {
+		if d.val == nil {
+			continue
+		}
+		v := strings.TrimSpace(*d.val)
+		switch {
+		case d.permanent && strings.EqualFold(v, "permanent"):
+			*d.dst = 0
+			continue
+		case d.never && (strings.EqualFold(v, "never") || v == "0"):
+			*d.dst = 0
+			continue
+		}
+		dur, err := ParseDuration(v)
+		if err != nil || dur <= 0 {
+			want := "a duration such as 30m, 8h or 7d"
+			if d.permanent {
+				want += ", or permanent"
+			}
+			if d.never {
+				want += ", or never"
+			}
+			return r, at(path+"."+d.key, fmt.Sprintf("%s: %q is not %s", d.key, v, want))
+		}
+		*d.dst = dur
+	}
+	if raw.AutoApprove != nil {
+		r.AutoApprove = *raw.AutoApprove
+	}
+	return r, nil
+}
+
+// ParseDuration reads Go durations ("90m", "8h") and whole days ("7d").
+func ParseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if strings.HasSuffix(s, "d") {
+		n, err := strconv.Atoi(strings.TrimSuffix(s, "d"))
+		if err != nil || n < 0 || n > 3650 {
+			return 0, fmt.Errorf("invalid duration %q", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(s)
+}
+
+func nodePosition(n ast.Node) (pos struct{ Line, Column int }) {
+	if tok := n.GetToken(); tok != nil && tok.Position != nil {
+		pos.Line, pos.Column = tok.Position.Line, tok.Position.Column
+	}
+	return pos
+}
+
+func yamlError(file string, err error) error {
+	pe := &PolicyError{File: file, Reason: err.Error()}
+	var ye yaml.Error
+	if errors.As(err, &ye) {
+		pe.Reason = ye.GetMessage()
+		if tok := ye.GetToken(); tok != nil && tok.Position != nil {
+			pe.Line, pe.Column = tok.Position.Line, tok.Position.Column
+		}
+	}
+	return pe
+}

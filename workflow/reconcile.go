@@ -1,0 +1,171 @@
+package workflow
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+)
+
+// snapshotKey names the setting that holds the last known members of a role.
+func snapshotKey(roleID string) string { return "members:" + roleID }
+
+// errSnapshotMoved rolls back a drift record another process just made.
+var errSnapshotMoved = errors.New("membership snapshot changed meanwhile")
+
+// Reconcile compares every role's PostHog members with what the bot last
+// saw and did. A difference is drift — someone changed the role outside the
+// bot: it is audited and the role's owners are told. The first run records
+// a baseline. Members whose request is being carried out are left to the
+// executor.
+func (s *Service) Reconcile(ctx context.Context) error {
+	roles, err := s.rolesList(ctx, true)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, role := range roles {
+		members, err := s.dir.RoleMembers(ctx, role.ID)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("list members of role %s: %w", role.ID, err))
+			continue
+		}
+		if err := s.reconcileRole(ctx, role, members); err != nil && !errors.Is(err, errSnapshotMoved) {
+			errs = append(errs, fmt.Errorf("reconcile role %s: %w", role.ID, err))
+		}
+	}
+	s.nudge()
+	return errors.Join(errs...)
+}
+
+func (s *Service) reconcileRole(ctx context.Context, role Role, current []RoleMember) error {
+	return s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
+		raw, ok, err := tx.Setting(ctx, snapshotKey(role.ID))
+		if err != nil {
+			return err
+		}
+		now := make(map[string]Member, len(current))
+		for _, m := range current {
+			now[m.UUID] = m.Member
+		}
+		if !ok {
+			return putSnapshot(ctx, tx, role.ID, now)
+		}
+		known, err := parseSnapshot(raw)
+		if err != nil {
+			return err
+		}
+		busy, err := s.inFlightSubjects(ctx, tx, role.ID)
+		if err != nil {
+			return err
+		}
+		drift := Drift{RoleID: role.ID, RoleName: role.Name}
+		for id, m := range now {
+			if _, had := known[id]; !had && !busy[id] {
+				drift.Added = append(drift.Added, m)
+				known[id] = m
+			}
+		}
+		for id, m := range known {
+			if _, has := now[id]; !has && !busy[id] {
+				drift.Removed = append(drift.Removed, m)
+				delete(known, id)
+			}
+		}
+		if len(drift.Added) == 0 && len(drift.Removed) == 0 {
+			return nil
+		}
+		sortMembers(drift.Added)
+		sortMembers(drift.Removed)
+		e := AuditEntry{ActorID: SystemActor, Action: ActionDriftDetected, RoleID: role.ID, RoleName: role.Name, Time: s.Now()}
+		e.Details = CanonicalDetails(map[string]any{"added": memberEmails(drift.Added), "removed": memberEmails(drift.Removed)})
+		if err := tx.AppendAudit(ctx, &e); err != nil {
+			return err
+		}
+		// Holding the audit lock, check nobody recorded this drift meanwhile.
+		if again, _, err := tx.Setting(ctx, snapshotKey(role.ID)); err != nil {
+			return err
+		} else if again != raw {
+			return errSnapshotMoved
+		}
+		if err := putSnapshot(ctx, tx, role.ID, known); err != nil {
+			return err
+		}
+		s.log.Warn().Str("role_id", role.ID).Int("added", len(drift.Added)).Int("removed", len(drift.Removed)).
+			Msg("role membership drift found")
+		return s.enqueueNotify(ctx, tx, 0, notifyPayload{Type: EventDrift, Actor: SystemActor, Drift: &drift})
+	})
+}
+
+// inFlightSubjects are the users whose membership of the role the bot is
+// changing right now; their differences are not drift.
+func (s *Service) inFlightSubjects(ctx context.Context, tx Tx, roleID string) (map[string]bool, error) {
+	rs, err := tx.FindRequests(ctx, RequestFilter{RoleID: roleID, States: []State{StateApproved, StateExecuting, StateCompleted}})
+	if err != nil {
+		return nil, err
+	}
+	busy := map[string]bool{}
+	for _, r := range rs {
+		if r.State != StateCompleted || r.RevokeQueued {
+			busy[r.SubjectUUID] = true
+		}
+	}
+	return busy, nil
+}
+
+// recordOwnChange keeps the snapshot in step with a change the bot made, so
+// the next reconciliation does not report it as drift.
+func (s *Service) recordOwnChange(ctx context.Context, tx Tx, r *Request, added bool) error {
+	raw, ok, err := tx.Setting(ctx, snapshotKey(r.RoleID))
+	if err != nil || !ok {
+		return err
+	}
+	known, err := parseSnapshot(raw)
+	if err != nil {
+		return err
+	}
+	if added {
+		known[r.SubjectUUID] = Member{UUID: r.SubjectUUID, Email: r.SubjectEmail}
+	} else {
+		delete(known, r.SubjectUUID)
+	}
+	return putSnapshot(ctx, tx, r.RoleID, known)
+}
+
+func parseSnapshot(raw string) (map[string]Member, error) {
+	var list []Member
+	if err := json.Unmarshal([]byte(raw), &list); err != nil {
+		return nil, fmt.Errorf("decode membership snapshot: %w", err)
+	}
+	out := make(map[string]Member, len(list))
+	for _, m := range list {
+		out[m.UUID] = m
+	}
+	return out, nil
+}
+
+func putSnapshot(ctx context.Context, tx Tx, roleID string, members map[string]Member) error {
+	list := make([]Member, 0, len(members))
+	for _, m := range members {
+		list = append(list, m)
+	}
+	sortMembers(list)
+	b, err := json.Marshal(list)
+	if err != nil {
+		return err
+	}
+	return tx.PutSetting(ctx, snapshotKey(roleID), string(b))
+}
+
+func sortMembers(ms []Member) {
+	sort.Slice(ms, func(i, j int) bool { return ms[i].UUID < ms[j].UUID })
+}
+
+func memberEmails(ms []Member) []string {
+	out := make([]string, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, m.Email)
+	}
+	return out
+}

@@ -1,0 +1,164 @@
+package workflow
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Roles lists PostHog's roles, sorted by name, reusing a recent answer.
+func (s *Service) Roles(ctx context.Context) ([]Role, error) {
+	return s.rolesList(ctx, false)
+}
+
+func (s *Service) rolesList(ctx context.Context, fresh bool) ([]Role, error) {
+	s.rolesMu.Lock()
+	defer s.rolesMu.Unlock()
+	if !fresh && s.roles != nil && s.Now().Sub(s.rolesFetched) < s.cfg.RoleCacheTTL {
+		return s.roles, nil
+	}
+	roles, err := s.dir.Roles(ctx)
+	if err != nil {
+		if s.roles != nil {
+			// PostHog is down: an old list still lets people pick; execution
+			// checks again anyway.
+			s.log.Warn().Err(err).Msg("listing PostHog roles failed; using the cached list")
+			return s.roles, nil
+		}
+		return nil, directoryError("list the PostHog roles", err)
+	}
+	sort.Slice(roles, func(i, j int) bool { return strings.ToLower(roles[i].Name) < strings.ToLower(roles[j].Name) })
+	s.roles, s.rolesFetched = roles, s.Now()
+	return roles, nil
+}
+
+// ResolveRole finds a role by id or by name (case-insensitive). The error is
+// an EINVALID on field "role" when there is no such role.
+func (s *Service) ResolveRole(ctx context.Context, nameOrID string) (Role, error) {
+	want := strings.TrimSpace(nameOrID)
+	if want == "" {
+		return Role{}, FieldErrorf("role", "Pick a role.")
+	}
+	for _, fresh := range []bool{false, true} {
+		roles, err := s.rolesList(ctx, fresh)
+		if err != nil {
+			return Role{}, err
+		}
+		for _, r := range roles {
+			if r.ID == want || strings.EqualFold(r.Name, want) {
+				return r, nil
+			}
+		}
+	}
+	return Role{}, FieldErrorf("role", "There is no PostHog role called %q. `/access roles` lists them.", want)
+}
+
+// RoleInfo is a role with what people need to know to ask for it.
+type RoleInfo struct {
+	Role
+	Owners []string
+	Rules  Rules
+}
+
+// RoleDetails lists every role with its owners and rules, for `/access roles`.
+func (s *Service) RoleDetails(ctx context.Context) ([]RoleInfo, error) {
+	roles, err := s.Roles(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var overrides []OwnerOverride
+	err = s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
+		var err error
+		overrides, err = tx.OwnerOverrides(ctx, "")
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read owner overrides: %w", err)
+	}
+	out := make([]RoleInfo, 0, len(roles))
+	for _, r := range roles {
+		var mine []OwnerOverride
+		for _, o := range overrides {
+			if o.RoleID == r.ID {
+				mine = append(mine, o)
+			}
+		}
+		out = append(out, RoleInfo{Role: r, Owners: s.effectiveOwners(r, mine), Rules: s.policy.RulesFor(r)})
+	}
+	return out, nil
+}
+
+// Owners returns who decides requests for a role: the policy's owners of the
+// role changed by the overrides made from Slack, or the default owners when
+// that leaves nobody. Admins decide too but are not listed.
+func (s *Service) Owners(ctx context.Context, role Role) ([]string, error) {
+	var owners []string
+	err := s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
+		var err error
+		owners, err = s.ownersTx(ctx, tx, role)
+		return err
+	})
+	return owners, err
+}
+
+func (s *Service) ownersTx(ctx context.Context, tx Tx, role Role) ([]string, error) {
+	overrides, err := tx.OwnerOverrides(ctx, role.ID)
+	if err != nil {
+		return nil, fmt.Errorf("read owners of role %s: %w", role.ID, err)
+	}
+	return s.effectiveOwners(role, overrides), nil
+}
+
+func (s *Service) effectiveOwners(role Role, overrides []OwnerOverride) []string {
+	owners := slices.Clone(s.policy.RulesFor(role).Owners)
+	for _, o := range overrides {
+		i := slices.Index(owners, o.UserID)
+		switch {
+		case o.Present && i < 0:
+			owners = append(owners, o.UserID)
+		case !o.Present && i >= 0:
+			owners = slices.Delete(owners, i, i+1)
+		}
+	}
+	if len(owners) == 0 {
+		owners = slices.Clone(s.policy.Defaults.Owners)
+	}
+	return owners
+}
+
+// standardDurations are the grant lengths offered, 0 meaning permanent.
+var standardDurations = []time.Duration{time.Hour, 8 * time.Hour, 24 * time.Hour, 7 * 24 * time.Hour, 0}
+
+// DurationChoices lists the grant lengths a role allows, shortest first,
+// permanent last when allowed. A cap that is not a standard length is offered
+// itself.
+func (s *Service) DurationChoices(role Role) []time.Duration {
+	max := s.policy.RulesFor(role).MaxDuration
+	if max <= 0 {
+		return slices.Clone(standardDurations)
+	}
+	var out []time.Duration
+	for _, d := range standardDurations {
+		if d > 0 && d <= max {
+			out = append(out, d)
+		}
+	}
+	if !slices.Contains(out, max) {
+		out = append(out, max)
+	}
+	return out
+}
+
+// directoryError maps a PostHog failure met while serving a person.
+func directoryError(doing string, err error) error {
+	if IsTemporary(err) {
+		return &Error{Code: EUNAVAILABLE, Message: "PostHog is not answering right now. Please try again in a minute.", Err: fmt.Errorf("%s: %w", doing, err)}
+	}
+	if ErrorCode(err) != EINTERNAL {
+		return err
+	}
+	return &Error{Code: EINTERNAL, Message: fmt.Sprintf("I could not %s: %v", doing, err), Err: err}
+}
