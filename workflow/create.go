@@ -212,4 +212,3 @@ func kindVerb(k Kind) string {
 	}
 	return "to join"
 }
-

@@ -116,7 +116,10 @@ func (s *Service) Approve(ctx context.Context, id int64, actor string) (*Request
 // approveTx moves a pending request to approved and queues its execution.
 func (s *Service) approveTx(ctx context.Context, tx Tx, r *Request, actor, actorEmail string, extra map[string]any) error {
 	now := s.Now()
-	r.State, r.DecidedBy, r.DecidedAt, r.UpdatedAt = StateApproved, actor, now, now
+	if err := r.moveTo(StateApproved); err != nil {
+		return err
+	}
+	r.DecidedBy, r.DecidedAt, r.UpdatedAt = actor, now, now
 	if err := tx.UpdateRequest(ctx, r); err != nil {
 		return stale(err)
 	}
@@ -145,8 +148,8 @@ func (s *Service) Deny(ctx context.Context, id int64, actor, reason string) (*Re
 		if err := s.canDecideTx(ctx, tx, r, actor); err != nil {
 			return "", "", err
 		}
-		r.State, r.DecisionReason = StateDenied, reason
-		return ActionRequestDenied, EventDenied, nil
+		r.DecisionReason = reason
+		return ActionRequestDenied, EventDenied, r.moveTo(StateDenied)
 	}, actorEmail, map[string]any{"reason": reason})
 }
 
@@ -157,8 +160,8 @@ func (s *Service) Cancel(ctx context.Context, id int64, actor string) (*Request,
 		if r.RequesterID != actor {
 			return "", "", Errorf(EFORBIDDEN, "Only the person who asked can cancel %s.", r.Ref())
 		}
-		r.State, r.DecisionReason = StateCancelled, "cancelled by the requester"
-		return ActionRequestCancelled, EventCancelled, nil
+		r.DecisionReason = "cancelled by the requester"
+		return ActionRequestCancelled, EventCancelled, r.moveTo(StateCancelled)
 	}, "", nil)
 }
 

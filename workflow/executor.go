@@ -72,7 +72,7 @@ func (s *Service) RunJob(ctx context.Context) (bool, error) {
 	case JobNotify:
 		err = s.deliver(ctx, job)
 	default:
-		err = s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
+		err = s.finishJob(ctx, job, "failed", func(ctx context.Context, tx Tx) error {
 			return tx.FailJob(ctx, job.ID, job.LeaseToken, "unknown job kind "+string(job.Kind))
 		})
 	}
@@ -80,9 +80,25 @@ func (s *Service) RunJob(ctx context.Context) (bool, error) {
 		// Our lease ended and another worker owns the job now; it will
 		// finish it idempotently.
 		log.Warn().Err(err).Msg("lost the lease on a job")
+		s.observeJob(job.Kind, "lost")
 		return true, nil
 	}
 	return true, err
+}
+
+// finishJob commits how a job run ended and reports it to ObserveJob.
+func (s *Service) finishJob(ctx context.Context, job *Job, outcome string, fn func(ctx context.Context, tx Tx) error) error {
+	if err := s.update(ctx, fn); err != nil {
+		return err
+	}
+	s.observeJob(job.Kind, outcome)
+	return nil
+}
+
+func (s *Service) observeJob(kind JobKind, outcome string) {
+	if s.cfg.ObserveJob != nil {
+		s.cfg.ObserveJob(kind, outcome)
+	}
 }
 
 // execute carries out an approved request, or revokes a grant, against PostHog.
@@ -96,7 +112,10 @@ func (s *Service) execute(ctx context.Context, job *Job) error {
 			return err
 		}
 		if job.Kind == JobExecute && r.State == StateApproved {
-			r.State, r.UpdatedAt = StateExecuting, s.Now()
+			if err := r.moveTo(StateExecuting); err != nil {
+				return err
+			}
+			r.UpdatedAt = s.Now()
 			if err := tx.UpdateRequest(ctx, r); err != nil {
 				return stale(err)
 			}
@@ -108,7 +127,7 @@ func (s *Service) execute(ctx context.Context, job *Job) error {
 		return fmt.Errorf("start job %d: %w", job.ID, err)
 	}
 	if !s.jobStillNeeded(job, r) {
-		return s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
+		return s.finishJob(ctx, job, "done", func(ctx context.Context, tx Tx) error {
 			return tx.FinishJob(ctx, job.ID, job.LeaseToken)
 		})
 	}
@@ -132,7 +151,10 @@ func (s *Service) execute(ctx context.Context, job *Job) error {
 			if cur.State != StateExecuting {
 				return tx.FinishJob(ctx, job.ID, job.LeaseToken)
 			}
-			cur.State, cur.CompletedAt, cur.UpdatedAt = StateCompleted, now, now
+			if err := cur.moveTo(StateCompleted); err != nil {
+				return err
+			}
+			cur.CompletedAt, cur.UpdatedAt = now, now
 			action, event = ActionMembershipRemoved, EventCompleted
 			if adding {
 				cur.MembershipID = membershipID
@@ -149,7 +171,10 @@ func (s *Service) execute(ctx context.Context, job *Job) error {
 			if cur.State != StateCompleted {
 				return tx.FinishJob(ctx, job.ID, job.LeaseToken)
 			}
-			cur.State, cur.RevokedAt, cur.UpdatedAt = StateRevoked, now, now
+			if err := cur.moveTo(StateRevoked); err != nil {
+				return err
+			}
+			cur.RevokedAt, cur.UpdatedAt = now, now
 			details["already_removed"] = already
 			details["reason"] = cur.DecisionReason
 			action, event = ActionGrantRevoked, EventRevoked
@@ -172,6 +197,7 @@ func (s *Service) execute(ctx context.Context, job *Job) error {
 	if err != nil {
 		return fmt.Errorf("finish job %d: %w", job.ID, err)
 	}
+	s.observeJob(job.Kind, "done")
 	s.nudge()
 	s.log.Info().Int64("request_id", r.ID).Str("role_id", r.RoleID).Str("state", string(r.State)).
 		Bool("already", already).Msg("PostHog membership changed")
@@ -216,8 +242,8 @@ func (s *Service) executionFailed(ctx context.Context, job *Job, r *Request, cal
 	var temp *TemporaryError
 	if errors.As(callErr, &temp) && job.Attempts < s.cfg.ExecuteAttempts {
 		runAt := s.Now().Add(s.retryDelay(job.Attempts, temp.RetryAfter))
-		log.Warn().Err(callErr).Time("retry_at", runAt).Msg("PostHog call failed; will retry")
-		return s.update(ctx, func(ctx context.Context, tx Tx) error {
+		log.Warn().Err(callErr).AnErr("cause", errors.Unwrap(callErr)).Time("retry_at", runAt).Msg("PostHog call failed; will retry")
+		return s.finishJob(ctx, job, "retry", func(ctx context.Context, tx Tx) error {
 			if err := tx.RetryJob(ctx, job.ID, job.LeaseToken, runAt, callErr.Error()); err != nil {
 				return err
 			}
@@ -229,8 +255,8 @@ func (s *Service) executionFailed(ctx context.Context, job *Job, r *Request, cal
 	if temp != nil {
 		reason = fmt.Sprintf("PostHog kept failing after %d attempts: %v", job.Attempts, temp.Err)
 	}
-	log.Error().Err(callErr).Msg("execution failed for good")
-	return s.update(ctx, func(ctx context.Context, tx Tx) error {
+	log.Error().Err(callErr).AnErr("cause", errors.Unwrap(callErr)).Msg("execution failed for good")
+	return s.finishJob(ctx, job, "failed", func(ctx context.Context, tx Tx) error {
 		cur, err := tx.Request(ctx, r.ID)
 		if err != nil {
 			return err
@@ -240,7 +266,10 @@ func (s *Service) executionFailed(ctx context.Context, job *Job, r *Request, cal
 		}
 		details := map[string]any{"error": reason, "attempt": job.Attempts, "job": string(job.Kind)}
 		if job.Kind == JobExecute && cur.State == StateExecuting {
-			cur.State, cur.FailureReason, cur.UpdatedAt = StateFailed, reason, s.Now()
+			if err := cur.moveTo(StateFailed); err != nil {
+				return err
+			}
+			cur.FailureReason, cur.UpdatedAt = reason, s.Now()
 			if err := tx.UpdateRequest(ctx, cur); err != nil {
 				return stale(err)
 			}
@@ -271,7 +300,7 @@ func (s *Service) retryDelay(attempt int, retryAfter time.Duration) time.Duratio
 func (s *Service) deliver(ctx context.Context, job *Job) error {
 	var p notifyPayload
 	if err := json.Unmarshal([]byte(job.Payload), &p); err != nil {
-		return s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
+		return s.finishJob(ctx, job, "failed", func(ctx context.Context, tx Tx) error {
 			return tx.FailJob(ctx, job.ID, job.LeaseToken, "bad payload: "+err.Error())
 		})
 	}
@@ -299,11 +328,19 @@ func (s *Service) deliver(ctx context.Context, job *Job) error {
 	if s.notifier != nil {
 		sendErr = s.notifier.Notify(ctx, ev)
 	}
-	return s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
-		switch {
-		case sendErr == nil:
+	outcome := "done"
+	switch {
+	case sendErr == nil:
+	case job.Attempts < notifyAttempts:
+		outcome = "retry"
+	default:
+		outcome = "failed"
+	}
+	return s.finishJob(ctx, job, outcome, func(ctx context.Context, tx Tx) error {
+		switch outcome {
+		case "done":
 			return tx.FinishJob(ctx, job.ID, job.LeaseToken)
-		case job.Attempts < notifyAttempts:
+		case "retry":
 			s.log.Warn().Err(sendErr).Int64("request_id", job.RequestID).Str("event", string(ev.Type)).Msg("notification failed; will retry")
 			return tx.RetryJob(ctx, job.ID, job.LeaseToken, s.Now().Add(s.retryDelay(job.Attempts, 0)), sendErr.Error())
 		default:

@@ -153,3 +153,13 @@ type RequestFilter struct {
 	Limit         int       // 0: no limit
 	NewestFirst   bool      // order by id descending instead of ascending
 }
+
+// moveTo changes r's state if the state machine allows it. A refusal is a
+// bug in the caller, never a user error, hence EINTERNAL.
+func (r *Request) moveTo(to State) error {
+	if !CanMove(r.State, to) {
+		return &Error{Code: EINTERNAL, Err: fmt.Errorf("request %d cannot move from %s to %s", r.ID, r.State, to)}
+	}
+	r.State = to
+	return nil
+}

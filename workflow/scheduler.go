@@ -90,7 +90,10 @@ func (s *Service) applyDue(ctx context.Context, r *Request, apply func(ctx conte
 
 func (s *Service) expireTx(ctx context.Context, tx Tx, r *Request) error {
 	now := s.Now()
-	r.State, r.DecidedBy, r.DecidedAt, r.UpdatedAt = StateExpired, SystemActor, now, now
+	if err := r.moveTo(StateExpired); err != nil {
+		return err
+	}
+	r.DecidedBy, r.DecidedAt, r.UpdatedAt = SystemActor, now, now
 	r.DecisionReason = "no decision in time"
 	if err := tx.UpdateRequest(ctx, r); err != nil {
 		return stale(err)

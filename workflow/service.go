@@ -30,6 +30,10 @@ type Config struct {
 	JobLease        time.Duration // how long a claimed job is held
 	PollInterval    time.Duration // how often idle workers look for jobs
 	RoleCacheTTL    time.Duration // how long the PostHog role list is reused
+
+	// ObserveJob, when set, is told how each job run ended: "done",
+	// "retry", "failed" or "lost" (the lease ran out). For metrics.
+	ObserveJob func(kind JobKind, outcome string)
 }
 
 // Defaults for Config's tuning fields.

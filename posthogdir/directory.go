@@ -1,0 +1,126 @@
+// Package posthogdir adapts the PostHog client to the workflow's Directory:
+// it maps PostHog's types to the workflow's and its errors to plain words
+// that a requester can read, marking the ones worth retrying.
+package posthogdir
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/accessbot/accessbot/posthog"
+	"github.com/accessbot/accessbot/workflow"
+)
+
+// Directory is workflow.Directory over a PostHog organization.
+type Directory struct {
+	client *posthog.Client
+}
+
+var _ workflow.Directory = (*Directory)(nil)
+
+// New returns a Directory using client.
+func New(client *posthog.Client) *Directory { return &Directory{client: client} }
+
+// Roles lists the organization's roles with their member counts.
+func (d *Directory) Roles(ctx context.Context) ([]workflow.Role, error) {
+	roles, err := d.client.Roles.ListAll(ctx)
+	if err != nil {
+		return nil, mapError("list roles", err)
+	}
+	out := make([]workflow.Role, 0, len(roles))
+	for _, r := range roles {
+		out = append(out, workflow.Role{ID: r.ID, Name: r.Name, Members: len(r.Members)})
+	}
+	return out, nil
+}
+
+// FindMember finds an organization member by email, case-insensitively.
+func (d *Directory) FindMember(ctx context.Context, email string) (workflow.Member, error) {
+	m, err := d.client.Members.FindByEmail(ctx, email)
+	if err != nil {
+		if errors.Is(err, posthog.ErrNotFound) {
+			return workflow.Member{}, workflow.Errorf(workflow.ENOTFOUND, "No PostHog member has the email %s.", email)
+		}
+		return workflow.Member{}, mapError("find member", err)
+	}
+	return member(m.User), nil
+}
+
+// RoleMembers lists a role's memberships.
+func (d *Directory) RoleMembers(ctx context.Context, roleID string) ([]workflow.RoleMember, error) {
+	ms, err := d.client.RoleMemberships.ListAll(ctx, roleID)
+	if err != nil {
+		return nil, mapError("list role members", err)
+	}
+	out := make([]workflow.RoleMember, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, workflow.RoleMember{MembershipID: m.ID, Member: member(m.User)})
+	}
+	return out, nil
+}
+
+// AddRoleMember adds the user to the role; an existing membership counts as
+// success (the client's create already re-checks before a retry).
+func (d *Directory) AddRoleMember(ctx context.Context, roleID, userUUID string) (string, error) {
+	m, err := d.client.RoleMemberships.Create(ctx, roleID, userUUID)
+	if err == nil {
+		return m.ID, nil
+	}
+	if posthog.IsAlreadyMember(err) {
+		existing, ferr := d.client.RoleMemberships.Find(ctx, roleID, userUUID)
+		if ferr == nil {
+			return existing.ID, nil
+		}
+		return "", mapError("find existing membership", ferr)
+	}
+	return "", mapError("add role member", err)
+}
+
+// RemoveRoleMember deletes a membership; one already gone is success.
+func (d *Directory) RemoveRoleMember(ctx context.Context, roleID, membershipID string) error {
+	err := d.client.RoleMemberships.Delete(ctx, roleID, membershipID)
+	if err == nil || errors.Is(err, posthog.ErrNotFound) {
+		return nil
+	}
+	return mapError("remove role member", err)
+}
+
+func member(u posthog.User) workflow.Member {
+	return workflow.Member{UUID: u.UUID, Email: u.Email, Name: strings.TrimSpace(u.FirstName + " " + u.LastName)}
+}
+
+// failure is a PostHog error in words for people; Unwrap keeps the
+// client's error, with status and endpoint, for logs.
+type failure struct {
+	msg string
+	err error
+}
+
+func (f *failure) Error() string { return f.msg }
+func (f *failure) Unwrap() error { return f.err }
+
+// mapError turns a PostHog failure into words for people and marks failures
+// worth retrying as temporary.
+func mapError(doing string, err error) error {
+	var apiErr *posthog.APIError
+	errors.As(err, &apiErr)
+	switch {
+	case posthog.IsTemporary(err):
+		te := &workflow.TemporaryError{Err: &failure{fmt.Sprintf("PostHog could not %s right now", doing), err}}
+		if apiErr != nil {
+			te.RetryAfter = apiErr.RetryAfter
+			te.Err = &failure{fmt.Sprintf("PostHog could not %s right now (HTTP %d)", doing, apiErr.StatusCode), err}
+		}
+		return te
+	case posthog.IsAuth(err):
+		return &failure{fmt.Sprintf("PostHog refused the bot's API key (%s). An operator must check POSTHOG_PERSONAL_API_KEY, its scopes, and that its owner is an organization admin.", apiErr.Detail), err}
+	case apiErr != nil && apiErr.StatusCode == 404:
+		return &failure{fmt.Sprintf("PostHog could not %s: not found (the role or organization may have been deleted).", doing), err}
+	case apiErr != nil && apiErr.Detail != "":
+		return &failure{fmt.Sprintf("PostHog refused to %s: %s", doing, apiErr.Detail), err}
+	default:
+		return &failure{fmt.Sprintf("PostHog could not %s: %v", doing, err), err}
+	}
+}
