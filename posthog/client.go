@@ -49,7 +49,7 @@ const (
 	defaultMaxElapsed     = 30 * time.Second
 	defaultRatePerSecond  = 1
 	defaultBurst          = 10
-	defaultHTTPTimeout    = 30 * time.Second
+	defaultHTTPTimeout    = 10 * time.Second
 	defaultBackoffInitial = 500 * time.Millisecond
 	defaultBackoffMax     = 10 * time.Second
 
@@ -117,7 +117,7 @@ type service struct {
 // Option configures a [Client] in [NewClient].
 type Option func(*Client) error
 
-// WithHTTPClient sets the HTTP client used for every attempt (default: a client with a 30s
+// WithHTTPClient sets the HTTP client used for every attempt (default: a client with a 10s
 // timeout). Its Timeout bounds one attempt; the retry budget of [WithRetry] bounds the call.
 // The client is copied, and the copy refuses redirects to another host so the API key never
 // follows one.
@@ -619,10 +619,12 @@ type transportError struct {
 	err              error
 }
 
+// Error names the method and route; the URL in the wrapped error never holds the key.
 func (e *transportError) Error() string {
 	return fmt.Sprintf("posthog: %s %s: %v", e.method, e.endpoint, e.err)
 }
 
+// Unwrap returns the transport's error.
 func (e *transportError) Unwrap() error { return e.err }
 
 // attempt makes one HTTP round trip, after waiting for the throttle.
@@ -630,9 +632,10 @@ func (c *Client) attempt(ctx context.Context, cl *call, n int) (*Response, error
 	if c.limiter != nil {
 		if err := c.limiter.Wait(ctx); err != nil {
 			if ctx.Err() != nil {
-				err = context.Cause(ctx)
+				return nil, fmt.Errorf("posthog: %s: waiting for the client-side rate limit: %w", cl.endpoint, context.Cause(ctx))
 			}
-			return nil, fmt.Errorf("posthog: %s: waiting for the client-side rate limit: %w", cl.endpoint, err)
+			// The wait would outlast the context's deadline: report it as a deadline error.
+			return nil, fmt.Errorf("posthog: %s: waiting for the client-side rate limit: %w (%v)", cl.endpoint, context.DeadlineExceeded, err)
 		}
 	}
 	req := cl.req.Clone(ctx)
@@ -710,6 +713,7 @@ func (c *Client) redact(s string) string {
 	if c.apiKey == "" || !strings.Contains(s, c.apiKey) {
 		return s
 	}
+	s = strings.ReplaceAll(s, "Bearer "+c.apiKey, "[REDACTED]")
 	return strings.ReplaceAll(s, c.apiKey, "[REDACTED]")
 }
 
@@ -758,8 +762,20 @@ func CheckResponse(r *http.Response) error {
 	return e
 }
 
-// summarize turns a non-JSON body into one short line (tags stripped).
+// summarize turns a non-JSON body into one short line: an HTML page's title, or the text
+// with tags stripped.
 func summarize(text string) string {
+	if text == "{}" || text == "null" {
+		return ""
+	}
+	lower := strings.ToLower(text)
+	if i := strings.Index(lower, "<title>"); i >= 0 {
+		if j := strings.Index(lower[i:], "</title>"); j > len("<title>") {
+			if title := strings.TrimSpace(text[i+len("<title>") : i+j]); title != "" {
+				return truncate(strings.Join(strings.Fields(title), " "), maxErrorDetail)
+			}
+		}
+	}
 	var b strings.Builder
 	inTag := false
 	for _, r := range text {

@@ -55,7 +55,7 @@ type Call struct {
 	// Body is the request body.
 	Body string
 	// Status is the status the server answered, or would have answered for a dropped
-	// response.
+	// response; 0 when the client gave up during injected latency (nothing was applied).
 	Status int
 	// Dropped is true when the response was never sent (ApplyThenTimeoutNext,
 	// ApplyThenDropNext).
@@ -244,10 +244,10 @@ func NewServer(opts ...Option) *Server {
 		s.orgID = uuid.NewString()
 	}
 	s.orgID = strings.ToLower(s.orgID)
-	o := s.newOrg(s.orgID, s.orgName)
+	s.newOrg(s.orgID, s.orgName)
+	// The key's owner is a member like any other and shows up in the members list.
 	owner := s.newUser("key-owner@posthog.test", "Key", "Owner", s.orgID, s.keyLevel)
 	s.keys[s.apiKey] = &apiKey{key: s.apiKey, userUUID: owner.uuid, scopes: s.keyScopes}
-	_ = o
 	s.ts = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
 	return s
 }
@@ -350,6 +350,11 @@ func ptr[T any](v T) *T { return &v }
 
 // serveHTTP records the call and answers it, applying faults.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	hdr := r.Header.Clone()
+	hdr.Del("Authorization")
+	call := Call{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Body: string(body), Header: hdr}
+
 	s.mu.Lock()
 	latency := s.latency
 	s.mu.Unlock()
@@ -358,28 +363,23 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-t.C:
 		case <-r.Context().Done():
+			// The client gave up first: nothing was applied.
 			t.Stop()
+			call.Dropped = true
+			s.mu.Lock()
+			s.calls = append(s.calls, call)
+			s.mu.Unlock()
 			return
 		case <-s.closed:
 			t.Stop()
 			return
 		}
 	}
-	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 
 	s.mu.Lock()
 	res, mode := s.respond(r, body)
-	hdr := r.Header.Clone()
-	hdr.Del("Authorization")
-	s.calls = append(s.calls, Call{
-		Method:  r.Method,
-		Path:    r.URL.Path,
-		Query:   r.URL.RawQuery,
-		Body:    string(body),
-		Status:  res.status,
-		Dropped: mode != deliver,
-		Header:  hdr,
-	})
+	call.Status, call.Dropped = res.status, mode != deliver
+	s.calls = append(s.calls, call)
 	s.mu.Unlock()
 
 	switch mode {
