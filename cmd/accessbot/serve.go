@@ -2,15 +2,264 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/accessbot/accessbot/bot"
+	"github.com/accessbot/accessbot/posthog"
+	"github.com/accessbot/accessbot/posthogdir"
+	"github.com/accessbot/accessbot/store"
+	"github.com/accessbot/accessbot/workflow"
+	"github.com/gorilla/mux"
+	"github.com/rs/zerolog"
+	"github.com/slack-go/slack"
 )
 
-func runServe(_ context.Context, c *cli, _ []string) int {
-	fmt.Fprintln(c.stderr, "accessbot serve: not built yet (issue 5: ship it)")
-	return 3
+func runServe(ctx context.Context, c *cli, args []string) int {
+	fs := newFlags(c, "serve", "serve",
+		"Runs the bot: the HTTP server (Slack endpoints, /healthz, /readyz, /metrics, /audit/export),\n"+
+			"Socket Mode when SLACK_APP_TOKEN is set, the execution workers and the scheduler. Applies\n"+
+			"pending migrations first. Stops gracefully on SIGINT or SIGTERM. Configured by environment\n"+
+			"variables: see README.md.")
+	if code, ok := parseFlags(c, fs, args); !ok {
+		return code
+	}
+	cfg, err := loadConfig(c.environ)
+	if err != nil {
+		return fail(c, "serve", err)
+	}
+	if err := cfg.validateServe(); err != nil {
+		return fail(c, "serve", err)
+	}
+	log, err := newLogger(c.stderr, cfg.LogLevel, cfg.LogFormat)
+	if err != nil {
+		return fail(c, "serve", err)
+	}
+	a, err := newApp(ctx, cfg, log)
+	if err != nil {
+		return fail(c, "serve", err)
+	}
+	if err := a.run(ctx); err != nil {
+		return fail(c, "serve", err)
+	}
+	return 0
 }
 
-func runDemo(_ context.Context, c *cli, _ []string) int {
-	fmt.Fprintln(c.stderr, "accessbot demo: not built yet (issue 5: ship it)")
-	return 3
+// app is the running service: everything `serve` wires together.
+type app struct {
+	cfg     config
+	log     zerolog.Logger
+	db      *store.DB
+	svc     *workflow.Service
+	bot     *bot.Bot
+	metrics *metrics
+	handler http.Handler
+
+	ready chan string // receives the listen address once serving
+}
+
+// newApp builds the service from cfg: opens and migrates the database,
+// checks the PostHog key and organization, and wires the workflow to Slack.
+// Any error names what to fix.
+func newApp(ctx context.Context, cfg config, log zerolog.Logger) (*app, error) {
+	policy := workflow.DefaultPolicy()
+	if cfg.PolicyFile != "" {
+		p, err := workflow.LoadPolicy(cfg.PolicyFile)
+		if err != nil {
+			return nil, fmt.Errorf("invalid policy file: %w", err)
+		}
+		policy = p
+	}
+	db, err := store.Open(ctx, cfg.DatabaseURL, store.WithLogger(log))
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			db.Close()
+		}
+	}()
+	if err := db.Migrate(ctx); err != nil {
+		return nil, err
+	}
+	m := newMetrics(db)
+
+	ph, err := posthog.NewClient(cfg.PostHogHost, cfg.PostHogAPIKey, cfg.PostHogOrgID,
+		posthog.WithRateLimit(cfg.PostHogRateLimit, 10),
+		posthog.WithUserAgent("accessbot/"+buildVersion()),
+		posthog.WithLogger(log.With().Str("component", "posthog").Logger()),
+		posthog.WithObserver(m.observePostHog))
+	if err != nil {
+		return nil, fmt.Errorf("POSTHOG_HOST: %w", err)
+	}
+	if err := checkPostHog(ctx, ph, log); err != nil {
+		return nil, err
+	}
+
+	api := slack.New(cfg.SlackBotToken, slack.OptionAPIURL(cfg.SlackAPIURL), slack.OptionAppLevelToken(cfg.SlackAppToken))
+	svc, err := workflow.NewService(workflow.Config{
+		Store:      db,
+		Directory:  posthogdir.New(ph),
+		Users:      bot.NewUsers(api, 10*time.Minute),
+		Policy:     policy,
+		Admins:     cfg.Admins,
+		Logger:     log.With().Str("component", "workflow").Logger(),
+		ObserveJob: m.observeJob,
+	})
+	if err != nil {
+		return nil, err
+	}
+	b, err := bot.New(bot.Config{
+		Workflow:         svc,
+		Slack:            api,
+		SigningSecret:    cfg.SlackSigningSecret,
+		ApprovalsChannel: cfg.ApprovalsChannel,
+		Logger:           log.With().Str("component", "slack").Logger(),
+		Observe:          m.observeSlack,
+	})
+	if err != nil {
+		return nil, err
+	}
+	svc.SetNotifier(b)
+	if err := svc.RecordPolicy(ctx); err != nil {
+		return nil, fmt.Errorf("record policy: %w", err)
+	}
+	warnUnknownPolicyRoles(ctx, svc, log)
+
+	r := mux.NewRouter()
+	b.Routes(r)
+	operatorRoutes(r, db, m, svc, cfg.AuditToken, log)
+	ok = true
+	return &app{cfg: cfg, log: log, db: db, svc: svc, bot: b, metrics: m, handler: recoverer(log, r),
+		ready: make(chan string, 1)}, nil
+}
+
+// checkPostHog reads the organization once so a wrong key, scope or
+// organization id stops start-up with a clear line. PostHog being down
+// does not: requests wait in the queue until it is back.
+func checkPostHog(ctx context.Context, ph *posthog.Client, log zerolog.Logger) error {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	org, err := ph.Organizations.Get(ctx, "")
+	switch {
+	case err == nil:
+		log.Info().Str("organization", org.Name).Str("organization_id", org.ID).Msg("PostHog organization checked")
+		return nil
+	case posthog.IsAuth(err):
+		return fmt.Errorf("POSTHOG_PERSONAL_API_KEY was refused by PostHog (%v); it needs the scopes organization:read, organization:write and organization_member:read", err)
+	case posthog.IsNotFound(err):
+		return fmt.Errorf("POSTHOG_ORGANIZATION_ID: PostHog has no such organization for this key (%v)", err)
+	case posthog.IsTemporary(err):
+		log.Warn().Err(err).Msg("PostHog is not reachable at start; continuing, requests will wait for it")
+		return nil
+	default:
+		return fmt.Errorf("checking PostHog at POSTHOG_HOST: %w", err)
+	}
+}
+
+// warnUnknownPolicyRoles points out policy entries that match no PostHog role.
+func warnUnknownPolicyRoles(ctx context.Context, svc *workflow.Service, log zerolog.Logger) {
+	roles, err := svc.Roles(ctx)
+	if err != nil {
+		return
+	}
+	for _, rule := range svc.Policy().Roles {
+		found := false
+		for _, r := range roles {
+			if svc.Policy().RulesFor(r).Role == rule.Role {
+				found = true
+				break
+			}
+		}
+		if !found {
+			log.Warn().Str("role", rule.Role).Str("policy", svc.Policy().Source).Msg("policy names a role PostHog does not have")
+		}
+	}
+}
+
+// run serves until ctx ends, then shuts down in order: stop taking Slack
+// requests, finish the work already acknowledged, let workers finish or
+// release their jobs, close the database. It returns within
+// ShutdownTimeout of ctx ending.
+func (a *app) run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", a.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("ACCESSBOT_LISTEN %q: %w", a.cfg.Listen, err)
+	}
+	srv := &http.Server{
+		Handler:           a.handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWork()
+	var wg sync.WaitGroup
+	errc := make(chan error, 2)
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("http server: %w", err)
+		}
+	}()
+	wg.Add(2)
+	go func() { defer wg.Done(); a.svc.RunWorkers(workCtx, a.cfg.Workers) }()
+	go func() {
+		defer wg.Done()
+		a.svc.RunScheduler(workCtx, a.cfg.SchedulerInterval, a.cfg.ReconcileInterval)
+	}()
+	socketDone := make(chan struct{})
+	if a.cfg.SlackAppToken != "" {
+		go func() {
+			defer close(socketDone)
+			if err := a.bot.RunSocketMode(workCtx, a.cfg.SlackAppToken); err != nil && workCtx.Err() == nil {
+				errc <- fmt.Errorf("socket mode: %w", err)
+			}
+		}()
+	} else {
+		close(socketDone)
+	}
+	mode := "http"
+	if a.cfg.SlackAppToken != "" {
+		mode = "socket"
+	}
+	a.log.Info().Str("listen", ln.Addr().String()).Str("slack_mode", mode).Int("workers", a.cfg.Workers).
+		Str("database", a.db.Dialect()).Str("version", buildVersion()).Msg("accessbot serving")
+	a.ready <- ln.Addr().String()
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		a.log.Info().Msg("shutting down")
+	case runErr = <-errc:
+		a.log.Error().Err(runErr).Msg("shutting down after a fatal error")
+	}
+
+	deadline, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(deadline); err != nil {
+		a.log.Warn().Err(err).Msg("HTTP server did not drain in time")
+	}
+	stopWork()
+	if err := a.bot.Wait(deadline); err != nil {
+		a.log.Warn().Err(err).Msg("acknowledged Slack work did not finish in time")
+	}
+	workersDone := make(chan struct{})
+	go func() { wg.Wait(); <-socketDone; close(workersDone) }()
+	select {
+	case <-workersDone:
+	case <-deadline.Done():
+		// A job still running keeps its lease until it ends; another
+		// process (or this one after restart) takes it over. Nothing is lost.
+		a.log.Warn().Msg("workers did not finish in time; their jobs will be resumed after restart")
+	}
+	if err := a.db.Close(); err != nil {
+		a.log.Warn().Err(err).Msg("closing the database")
+	}
+	a.log.Info().Msg("stopped")
+	return runErr
 }
