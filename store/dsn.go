@@ -31,11 +31,8 @@ func parseURL(raw string) (target, error) {
 	}
 	switch strings.ToLower(scheme) {
 	case "sqlite", "sqlite3", "file":
-		path := rest
-		if strings.HasPrefix(path, "//") {
-			// sqlite://data/a.db is relative, sqlite:///var/a.db absolute.
-			path = path[2:]
-		}
+		// sqlite://data/a.db is relative, sqlite:///var/a.db absolute.
+		path := strings.TrimPrefix(rest, "//")
 		if strings.ContainsAny(path, "?#") {
 			return target{}, errors.New("store: sqlite URL must be a plain file path without ?query or #fragment (pragmas are set by accessbot)")
 		}

@@ -90,9 +90,11 @@ func WithClock(c workflow.Clock) Option { return func(o *options) { o.clock = c 
 func WithMaxOpenConns(n int) Option { return func(o *options) { o.maxOpenConns = n } }
 
 // Open connects to the database named by databaseURL: "sqlite:PATH" (also
-// "sqlite://PATH" and "file:PATH"), or a "postgres://" or "postgresql://"
-// URL. It does not migrate; call Migrate. Errors never contain the
-// password of the URL.
+// "sqlite://PATH" and "file:PATH"; PATH is used as written, relative to the
+// working directory unless absolute), or a "postgres://" or
+// "postgresql://" URL (any libpq/pgx parameter, such as sslmode or
+// search_path, may be given). It does not migrate; call Migrate. Errors
+// never contain the password of the URL.
 func Open(ctx context.Context, databaseURL string, opts ...Option) (*DB, error) {
 	o := options{log: zerolog.Nop(), clock: workflow.SystemClock{}, maxOpenConns: defaultMaxOpenConns}
 	for _, opt := range opts {
@@ -127,14 +129,17 @@ func sqliteDSN(path string, write bool) string {
 	q.Add("_pragma", "foreign_keys(1)")
 	if write {
 		q.Add("_pragma", "journal_mode(WAL)")
-		// WAL makes NORMAL durable against application crashes; only a power
-		// loss may lose the last transactions, never corrupt the file.
-		q.Add("_pragma", "synchronous(NORMAL)")
+		// FULL (SQLite's default, stated so nobody "optimizes" it): with
+		// NORMAL a power loss may drop the last committed transactions, and
+		// a committed decision may already have changed PostHog.
+		q.Add("_pragma", "synchronous(FULL)")
 		q.Set("_txlock", "immediate")
 	} else {
 		q.Add("_pragma", "query_only(1)")
 	}
-	return "file:" + path + "?" + q.Encode()
+	// A plain path, not a file: URI, so SQLite does not decode %XX in it;
+	// the driver takes its parameters off before opening the file.
+	return path + "?" + q.Encode()
 }
 
 func (db *DB) openSQLite(ctx context.Context, path string, o options) error {
@@ -224,24 +229,24 @@ func (db *DB) Ping(ctx context.Context) error {
 // PostgreSQL; BEGIN IMMEDIATE on SQLite), committed when fn returns nil and
 // rolled back otherwise. fn runs again, up to a few times, when the
 // database reports a serialization failure or deadlock (PostgreSQL 40001,
-// 40P01) or SQLITE_BUSY; it must have no side effects outside tx. fn must
-// not call other methods of db: on SQLite the one write connection is busy.
+// 40P01) or SQLITE_BUSY; it must have no side effects outside tx. When an
+// attempt is rolled back, the fields tx methods set on the caller's values
+// (IDs, Version, UpdatedAt, audit Seq and hashes) are restored, so a retry
+// or a later Update starts from what is actually stored. fn must not call
+// db.Update, ClaimJob or Migrate: on SQLite the one write connection is
+// busy with fn's transaction.
 func (db *DB) Update(ctx context.Context, fn func(ctx context.Context, tx workflow.Tx) error) error {
-	return db.inTx(ctx, false, func(ctx context.Context, itx bun.IDB) error {
-		return fn(ctx, &tx{db: db, idb: itx})
-	})
+	return db.inTx(ctx, false, func(ctx context.Context, t *tx) error { return fn(ctx, t) })
 }
 
-// View runs fn in a read-only transaction, which on SQLite does not wait
-// for, or block, writers. The write methods of tx fail with EINTERNAL.
+// View runs fn in a read-only transaction, which on SQLite neither waits
+// for nor blocks writers. The write methods of tx fail with EINTERNAL.
 func (db *DB) View(ctx context.Context, fn func(ctx context.Context, tx workflow.Tx) error) error {
-	return db.inTx(ctx, true, func(ctx context.Context, itx bun.IDB) error {
-		return fn(ctx, &tx{db: db, idb: itx, readOnly: true})
-	})
+	return db.inTx(ctx, true, func(ctx context.Context, t *tx) error { return fn(ctx, t) })
 }
 
 // inTx runs fn in a transaction, retrying when the database asks for it.
-func (db *DB) inTx(ctx context.Context, readOnly bool, fn func(ctx context.Context, idb bun.IDB) error) error {
+func (db *DB) inTx(ctx context.Context, readOnly bool, fn func(ctx context.Context, t *tx) error) error {
 	for attempt := 1; ; attempt++ {
 		err := db.txOnce(ctx, readOnly, fn)
 		if err == nil || !retryable(err) || attempt == maxAttempts || ctx.Err() != nil {
@@ -257,7 +262,7 @@ func (db *DB) inTx(ctx context.Context, readOnly bool, fn func(ctx context.Conte
 	}
 }
 
-func (db *DB) txOnce(ctx context.Context, readOnly bool, fn func(ctx context.Context, idb bun.IDB) error) (err error) {
+func (db *DB) txOnce(ctx context.Context, readOnly bool, fn func(ctx context.Context, t *tx) error) (err error) {
 	pool := db.db
 	opts := &sql.TxOptions{ReadOnly: readOnly}
 	if readOnly {
@@ -270,21 +275,21 @@ func (db *DB) txOnce(ctx context.Context, readOnly bool, fn func(ctx context.Con
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}
-	done := false
+	t := &tx{db: db, btx: btx, idb: btx, readOnly: readOnly}
+	committed := false
 	defer func() {
-		if !done {
-			_ = btx.Rollback() // fn panicked
+		if !committed {
+			_ = btx.Rollback()
+			t.restore()
 		}
 	}()
-	if err := fn(ctx, btx); err != nil {
-		done = true
-		_ = btx.Rollback()
+	if err := fn(ctx, t); err != nil {
 		return err
 	}
-	done = true
 	if err := btx.Commit(); err != nil {
 		return fmt.Errorf("store: commit: %w", err)
 	}
+	committed = true
 	return nil
 }
 
@@ -294,8 +299,22 @@ func (db *DB) now() time.Time { return normTime(db.clock.Now()) }
 // tx is one transaction. It implements workflow.Tx.
 type tx struct {
 	db       *DB
-	idb      bun.IDB
+	btx      bun.Tx
+	idb      bun.IDB // btx; helpers take the interface
 	readOnly bool
+	// undo restores the caller's values that methods changed, run in
+	// reverse when the transaction does not commit.
+	undo []func()
+}
+
+// onRollback registers f to run if the transaction does not commit.
+func (t *tx) onRollback(f func()) { t.undo = append(t.undo, f) }
+
+func (t *tx) restore() {
+	for i := len(t.undo) - 1; i >= 0; i-- {
+		t.undo[i]()
+	}
+	t.undo = nil
 }
 
 var _ workflow.Tx = (*tx)(nil)

@@ -21,7 +21,6 @@ type readiness interface {
 	Ready(ctx context.Context) error
 }
 
-
 // operatorRoutes registers the endpoints for operators: health, metrics and
 // the audit export.
 func operatorRoutes(r *mux.Router, db readiness, m *metrics, svc *workflow.Service, auditToken string, log zerolog.Logger) {
