@@ -12,7 +12,7 @@ import (
 // requester or subject themselves and for anyone who is neither an owner of
 // the role nor an admin.
 func (s *Service) CanDecide(ctx context.Context, r *Request, actor string) error {
-	return s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
+	return s.store.View(ctx, func(ctx context.Context, tx Tx) error {
 		return s.canDecideTx(ctx, tx, r, actor)
 	})
 }

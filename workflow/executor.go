@@ -10,22 +10,27 @@ import (
 	"time"
 )
 
-// RunWorkers runs n job workers until ctx ends. A worker that is carrying out
-// a job when ctx ends finishes it first (bounded by the job's own timeout),
-// so shutdown never strands a half-done execution longer than one lease.
-func (s *Service) RunWorkers(ctx context.Context, n int) {
+// RunWorkers runs n job workers until ctx ends. Jobs in flight when ctx ends
+// get grace to finish; then their PostHog calls are cancelled and the jobs
+// are released, to be resumed at the next start or by another replica —
+// an interrupted job is never marked failed.
+func (s *Service) RunWorkers(ctx context.Context, n int, grace time.Duration) {
+	jobCtx, cancelJobs := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelJobs()
+	stopTimer := context.AfterFunc(ctx, func() { time.AfterFunc(grace, cancelJobs) })
+	defer stopTimer()
 	var wg sync.WaitGroup
 	for i := 0; i < n; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.workLoop(ctx)
+			s.workLoop(ctx, jobCtx)
 		}()
 	}
 	wg.Wait()
 }
 
-func (s *Service) workLoop(ctx context.Context) {
+func (s *Service) workLoop(ctx, jobCtx context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -36,9 +41,7 @@ func (s *Service) workLoop(ctx context.Context) {
 		case <-s.wake:
 		}
 		for ctx.Err() == nil {
-			// The job runs on a context that outlives shutdown by at most
-			// its lease, so a call to PostHog is not cut off halfway.
-			ran, err := s.RunJob(context.WithoutCancel(ctx))
+			ran, err := s.RunJob(jobCtx)
 			if err != nil {
 				s.log.Error().Err(err).Msg("job worker")
 				break
@@ -134,6 +137,10 @@ func (s *Service) execute(ctx context.Context, job *Job) error {
 
 	adding := job.Kind == JobExecute && r.Kind == KindAdd
 	membershipID, already, callErr := s.applyMembership(ctx, r, adding)
+	// PostHog has answered: what it said is recorded even if we are being
+	// stopped right now.
+	ctx, cancel := detached(ctx)
+	defer cancel()
 	if callErr != nil {
 		return s.executionFailed(ctx, job, r, callErr)
 	}
@@ -239,6 +246,13 @@ func (s *Service) applyMembership(ctx context.Context, r *Request, adding bool) 
 // for good with the reason in plain words.
 func (s *Service) executionFailed(ctx context.Context, job *Job, r *Request, callErr error) error {
 	log := s.log.With().Int64("request_id", r.ID).Str("role_id", r.RoleID).Int("attempt", job.Attempts).Logger()
+	if errors.Is(callErr, context.Canceled) {
+		// Shutdown cut the call short: hand the job back untouched.
+		log.Info().Msg("execution interrupted by shutdown; job released")
+		return s.finishJob(ctx, job, "released", func(ctx context.Context, tx Tx) error {
+			return tx.RetryJob(ctx, job.ID, job.LeaseToken, s.Now(), "interrupted by shutdown")
+		})
+	}
 	var temp *TemporaryError
 	if errors.As(callErr, &temp) && job.Attempts < s.cfg.ExecuteAttempts {
 		runAt := s.Now().Add(s.retryDelay(job.Attempts, temp.RetryAfter))
@@ -283,6 +297,12 @@ func (s *Service) executionFailed(ctx context.Context, job *Job, r *Request, cal
 	})
 }
 
+// detached is ctx without its cancellation, bounded in time: for recording
+// the outcome of an external call that already happened.
+func detached(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+}
+
 // retryDelay is exponential backoff with jitter, at least retryAfter.
 func (s *Service) retryDelay(attempt int, retryAfter time.Duration) time.Duration {
 	d := s.cfg.RetryBase
@@ -305,7 +325,7 @@ func (s *Service) deliver(ctx context.Context, job *Job) error {
 		})
 	}
 	ev := Event{Type: p.Type, Actor: p.Actor, Drift: p.Drift}
-	err := s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
+	err := s.store.View(ctx, func(ctx context.Context, tx Tx) error {
 		role := Role{}
 		if job.RequestID != 0 {
 			r, err := tx.Request(ctx, job.RequestID)
@@ -328,6 +348,8 @@ func (s *Service) deliver(ctx context.Context, job *Job) error {
 	if s.notifier != nil {
 		sendErr = s.notifier.Notify(ctx, ev)
 	}
+	ctx, cancel := detached(ctx)
+	defer cancel()
 	outcome := "done"
 	switch {
 	case sendErr == nil:

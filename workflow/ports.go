@@ -12,8 +12,13 @@ type Store interface {
 	// Update runs fn in one read-write transaction, committed when fn
 	// returns nil and rolled back otherwise. fn may be called again when the
 	// database reports a serialization failure, so it must not have side
-	// effects outside tx.
+	// effects outside tx; fields the Tx methods set on fn's values (IDs,
+	// Version, audit Seq and hashes) are restored when a try rolls back.
 	Update(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
+
+	// View runs fn in a read-only transaction: reads see one consistent
+	// snapshot and do not queue behind writers; Tx's write methods fail.
+	View(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
 
 	// ClaimJob leases the next due job of one of kinds (all kinds when
 	// empty) for lease, in its own transaction: a queued job whose RunAt has

@@ -8,7 +8,7 @@ import (
 // Request returns one request. Errors: ENOTFOUND.
 func (s *Service) Request(ctx context.Context, id int64) (*Request, error) {
 	var r *Request
-	err := s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
+	err := s.store.View(ctx, func(ctx context.Context, tx Tx) error {
 		var err error
 		r, err = tx.Request(ctx, id)
 		if err != nil {
@@ -22,7 +22,7 @@ func (s *Service) Request(ctx context.Context, id int64) (*Request, error) {
 // ListMine returns the newest requests slackID made, at most limit.
 func (s *Service) ListMine(ctx context.Context, slackID string, limit int) ([]*Request, error) {
 	var out []*Request
-	err := s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
+	err := s.store.View(ctx, func(ctx context.Context, tx Tx) error {
 		var err error
 		out, err = tx.FindRequests(ctx, RequestFilter{RequesterID: slackID, NewestFirst: true, Limit: limit})
 		return err
@@ -37,7 +37,7 @@ func (s *Service) ListMine(ctx context.Context, slackID string, limit int) ([]*R
 // approved yet, oldest first.
 func (s *Service) PendingFor(ctx context.Context, slackID string) ([]*Request, error) {
 	var out []*Request
-	err := s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
+	err := s.store.View(ctx, func(ctx context.Context, tx Tx) error {
 		pending, err := tx.FindRequests(ctx, RequestFilter{States: []State{StatePending}})
 		if err != nil {
 			return err
@@ -75,7 +75,7 @@ func (s *Service) RecordMessage(ctx context.Context, m MessageRef) error {
 // Messages returns the Slack messages sent about a request.
 func (s *Service) Messages(ctx context.Context, requestID int64) ([]MessageRef, error) {
 	var out []MessageRef
-	err := s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
+	err := s.store.View(ctx, func(ctx context.Context, tx Tx) error {
 		var err error
 		out, err = tx.MessageRefs(ctx, requestID)
 		return err

@@ -70,7 +70,7 @@ func (s *Service) RoleDetails(ctx context.Context) ([]RoleInfo, error) {
 		return nil, err
 	}
 	var overrides []OwnerOverride
-	err = s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
+	err = s.store.View(ctx, func(ctx context.Context, tx Tx) error {
 		var err error
 		overrides, err = tx.OwnerOverrides(ctx, "")
 		return err
@@ -96,7 +96,7 @@ func (s *Service) RoleDetails(ctx context.Context) ([]RoleInfo, error) {
 // that leaves nobody. Admins decide too but are not listed.
 func (s *Service) Owners(ctx context.Context, role Role) ([]string, error) {
 	var owners []string
-	err := s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
+	err := s.store.View(ctx, func(ctx context.Context, tx Tx) error {
 		var err error
 		owners, err = s.ownersTx(ctx, tx, role)
 		return err

@@ -56,7 +56,7 @@ func (s *Service) Tick(ctx context.Context) error {
 	}
 	for _, d := range due {
 		var found []*Request
-		err := s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
+		err := s.store.View(ctx, func(ctx context.Context, tx Tx) error {
 			var err error
 			found, err = tx.FindRequests(ctx, d.filter)
 			return err

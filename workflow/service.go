@@ -32,7 +32,8 @@ type Config struct {
 	RoleCacheTTL    time.Duration // how long the PostHog role list is reused
 
 	// ObserveJob, when set, is told how each job run ended: "done",
-	// "retry", "failed" or "lost" (the lease ran out). For metrics.
+	// "retry", "failed", "released" (interrupted by shutdown) or "lost"
+	// (the lease ran out). For metrics.
 	ObserveJob func(kind JobKind, outcome string)
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"reflect"
 	"strings"
 	"time"
 
@@ -49,7 +50,13 @@ func loadConfig(environ []string) (config, error) {
 	if err := env.ParseWithOptions(&c, env.Options{Environment: m}); err != nil {
 		var agg env.AggregateError
 		if errors.As(err, &agg) && len(agg.Errors) > 0 {
-			return c, fmt.Errorf("configuration: %w", agg.Errors[0])
+			err = agg.Errors[0]
+		}
+		var pe env.ParseError
+		if errors.As(err, &pe) {
+			if f, ok := reflect.TypeOf(c).FieldByName(pe.Name); ok {
+				return c, fmt.Errorf("%s %q is not a valid %s", f.Tag.Get("env"), m[f.Tag.Get("env")], pe.Type)
+			}
 		}
 		return c, fmt.Errorf("configuration: %w", err)
 	}

@@ -24,7 +24,7 @@ func runMigrate(ctx context.Context, c *cli, args []string) int {
 	}
 	db, err := store.Open(ctx, cfg.DatabaseURL, store.WithLogger(log))
 	if err != nil {
-		return fail(c, "migrate", err)
+		return fail(c, "migrate", fmt.Errorf("DATABASE_URL: %w", err))
 	}
 	defer db.Close()
 	if err := db.Migrate(ctx); err != nil {
@@ -47,7 +47,7 @@ func openMigrated(ctx context.Context, c *cli, cmd string) (*store.DB, int) {
 	}
 	db, err := store.Open(ctx, cfg.DatabaseURL, store.WithLogger(log))
 	if err != nil {
-		return nil, fail(c, cmd, err)
+		return nil, fail(c, cmd, fmt.Errorf("DATABASE_URL: %w", err))
 	}
 	if err := db.Ready(ctx); err != nil {
 		db.Close()

@@ -76,7 +76,7 @@ func newApp(ctx context.Context, cfg config, log zerolog.Logger) (*app, error) {
 	}
 	db, err := store.Open(ctx, cfg.DatabaseURL, store.WithLogger(log))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
 	}
 	ok := false
 	defer func() {
@@ -207,7 +207,7 @@ func (a *app) run(ctx context.Context) error {
 		}
 	}()
 	wg.Add(2)
-	go func() { defer wg.Done(); a.svc.RunWorkers(workCtx, a.cfg.Workers) }()
+	go func() { defer wg.Done(); a.svc.RunWorkers(workCtx, a.cfg.Workers, a.cfg.ShutdownTimeout/2) }()
 	go func() {
 		defer wg.Done()
 		a.svc.RunScheduler(workCtx, a.cfg.SchedulerInterval, a.cfg.ReconcileInterval)
@@ -241,10 +241,12 @@ func (a *app) run(ctx context.Context) error {
 
 	deadline, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 	defer cancel()
+	// Workers take no new job from now on; one in flight has half the
+	// shutdown time to finish before it is interrupted and released.
+	stopWork()
 	if err := srv.Shutdown(deadline); err != nil {
 		a.log.Warn().Err(err).Msg("HTTP server did not drain in time")
 	}
-	stopWork()
 	if err := a.bot.Wait(deadline); err != nil {
 		a.log.Warn().Err(err).Msg("acknowledged Slack work did not finish in time")
 	}
