@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/accessbot/accessbot/store"
+	"github.com/accessbot/accessbot/store/storetest"
 	"github.com/accessbot/accessbot/workflow"
 )
 
@@ -27,22 +28,6 @@ func fillAudit(t *testing.T, h *harness) {
 	}
 	h.clock.Advance(2 * time.Hour)
 	tick(t, h)
-}
-
-// dropAuditGuards removes the append-only triggers, as an attacker with
-// database access would.
-func dropAuditGuards(t *testing.T, db *store.DB) {
-	t.Helper()
-	stmts := []string{"DROP TRIGGER audit_log_no_update", "DROP TRIGGER audit_log_no_delete",
-		"DROP TRIGGER audit_head_forward_only", "DROP TRIGGER audit_head_no_delete"}
-	if db.Dialect() == "postgres" {
-		stmts = []string{"ALTER TABLE audit_log DISABLE TRIGGER USER", "ALTER TABLE audit_head DISABLE TRIGGER USER"}
-	}
-	for _, s := range stmts {
-		if _, err := db.Bun().ExecContext(ctx, s); err != nil {
-			t.Fatalf("%s: %v", s, err)
-		}
-	}
 }
 
 func TestAuditVerifyDetectsTampering(t *testing.T) {
@@ -74,7 +59,7 @@ func TestAuditVerifyDetectsTampering(t *testing.T) {
 					if _, err := db.Bun().ExecContext(ctx, c.sql[0]); err == nil {
 						t.Fatal("audit_log accepted a change with its guards in place")
 					}
-					dropAuditGuards(t, db)
+					storetest.DropAuditGuards(t, db)
 				}
 				for _, s := range c.sql {
 					if _, err := db.Bun().ExecContext(ctx, s); err != nil {
@@ -117,7 +102,7 @@ func TestAuditVerifyDetectsRehashedEdit(t *testing.T) {
 		}
 		e.Details = `{"reason":"forged"}`
 		forged := workflow.ComputeHash(e.PrevHash, &e)
-		dropAuditGuards(t, db)
+		storetest.DropAuditGuards(t, db)
 		if _, err := db.Bun().ExecContext(ctx, "UPDATE audit_log SET details = ?, hash = ? WHERE seq = 3", e.Details, forged); err != nil {
 			t.Fatal(err)
 		}
