@@ -1,0 +1,192 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/rs/zerolog"
+	"github.com/slack-go/slack"
+
+	"github.com/accessbot/accessbot/bot/slacktest"
+	"github.com/accessbot/accessbot/workflow"
+)
+
+// stubWorkflow is a Workflow of function fields; methods left nil panic,
+// which is what the recovery test wants.
+type stubWorkflow struct {
+	Workflow
+	create func(ctx context.Context, in workflow.NewRequest) (*workflow.Request, error)
+}
+
+func (s stubWorkflow) CreateRequest(ctx context.Context, in workflow.NewRequest) (*workflow.Request, error) {
+	return s.create(ctx, in)
+}
+
+func TestPanicsAreRecovered(t *testing.T) {
+	fake := slacktest.NewServer()
+	defer fake.Close()
+	var outcomes []string
+	b, err := New(Config{
+		Workflow:      stubWorkflow{create: func(context.Context, workflow.NewRequest) (*workflow.Request, error) { panic("boom") }},
+		Slack:         slack.New("xoxb", slack.OptionAPIURL(fake.URL()+"/api/")),
+		SigningSecret: "s", Logger: zerolog.Nop(),
+		Observe: func(kind, outcome string, _ time.Duration) { outcomes = append(outcomes, kind+"/"+outcome) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := mux.NewRouter()
+	b.Routes(r)
+	p := `{"type":"view_submission","user":{"id":"U1"},"view":{"callback_id":"accessbot_request","private_metadata":` +
+		`"{\"kind\":\"add\"}","state":{"values":{"duration":{"duration_select":{"type":"static_select","selected_option":{"value":"1h"}}}}}}}`
+	rec := httptest.NewRecorder()
+	r.ServeHTTP(rec, slacktest.SignedRequest("s", "/slack/interactions", slacktest.InteractionForm([]byte(p)), time.Now()))
+	if rec.Code != http.StatusInternalServerError {
+		t.Errorf("status %d", rec.Code)
+	}
+	if len(outcomes) != 1 || outcomes[0] != "view_submission/error" && outcomes[0] != "block_actions/error" {
+		t.Errorf("observed %v", outcomes)
+	}
+
+	// A panic after the ack is recovered too: `/access list` calls
+	// ListMine, which the stub does not have.
+	rec = httptest.NewRecorder()
+	r.ServeHTTP(rec, slacktest.SignedRequest("s", "/slack/commands", fake.SlashCommand("U1", "list").Form(), time.Now()))
+	if rec.Code != http.StatusOK {
+		t.Errorf("command status %d", rec.Code)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := b.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestNewNeedsWorkflowAndSlack(t *testing.T) {
+	if _, err := New(Config{}); err == nil {
+		t.Error("New accepted an empty config")
+	}
+}
+
+func TestNoSigningSecretRefusesEverything(t *testing.T) {
+	fake := slacktest.NewServer()
+	defer fake.Close()
+	b, _ := New(Config{Workflow: stubWorkflow{}, Slack: slack.New("x", slack.OptionAPIURL(fake.URL()+"/api/")), Logger: zerolog.Nop()})
+	r := mux.NewRouter()
+	b.Routes(r)
+	rec := httptest.NewRecorder()
+	r.ServeHTTP(rec, slacktest.SignedRequest("", "/slack/commands", fake.SlashCommand("U1", "help").Form(), time.Now()))
+	if rec.Code != http.StatusUnauthorized {
+		t.Errorf("status %d", rec.Code)
+	}
+}
+
+func TestUsers(t *testing.T) {
+	fake := slacktest.NewServer()
+	defer fake.Close()
+	fake.AddUser("U0ALICE", "alice", "alice@example.com")
+	fake.AddUser("U0NOMAIL", "robot", "")
+	u := NewUsers(slack.New("xoxb", slack.OptionAPIURL(fake.URL()+"/api/")), time.Minute)
+	ctx := context.Background()
+
+	for i := 0; i < 3; i++ {
+		email, err := u.Email(ctx, "U0ALICE")
+		if err != nil || email != "alice@example.com" {
+			t.Fatalf("email %q, %v", email, err)
+		}
+	}
+	if n := len(fake.CallsTo("users.info")); n != 1 {
+		t.Errorf("%d users.info calls; the answer should be cached", n)
+	}
+	if _, err := u.Email(ctx, "U0NOMAIL"); workflow.ErrorCode(err) != workflow.ENOTFOUND {
+		t.Errorf("no email: %v", err)
+	}
+	if _, err := u.Email(ctx, "U0NOBODY"); workflow.ErrorCode(err) != workflow.ENOTFOUND {
+		t.Errorf("unknown user: %v", err)
+	}
+
+	fake.RateLimitNext("users.info", 1, 7*time.Second)
+	_, err := u.Email(ctx, "U0OTHER")
+	var temp *workflow.TemporaryError
+	if !errors.As(err, &temp) || temp.RetryAfter != 7*time.Second {
+		t.Errorf("rate limited: %#v", err)
+	}
+	fake.FailNext("users.info", 1, "internal_error")
+	if _, err := u.Email(ctx, "U0OTHER"); !workflow.IsTemporary(err) {
+		t.Errorf("internal_error: %v", err)
+	}
+	fake.FailNext("users.info", 1, "missing_scope")
+	if _, err := u.Email(ctx, "U0OTHER"); err == nil || workflow.IsTemporary(err) {
+		t.Errorf("missing_scope: %v", err)
+	}
+
+	// The cache expires.
+	now := time.Now()
+	u.now = func() time.Time { return now.Add(2 * time.Minute) }
+	if _, err := u.Email(ctx, "U0ALICE"); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(fake.CallsTo("users.info")); n != 7 {
+		t.Errorf("%d users.info calls after expiry", n)
+	}
+
+	// Slack unreachable.
+	dead := NewUsers(slack.New("xoxb", slack.OptionAPIURL("http://127.0.0.1:1/api/")), time.Minute)
+	if _, err := dead.Email(ctx, "U0ALICE"); !workflow.IsTemporary(err) {
+		t.Errorf("unreachable: %v", err)
+	}
+}
+
+func TestRetryable(t *testing.T) {
+	cases := map[string]struct {
+		err  error
+		want bool
+	}{
+		"rate limited":   {&slack.RateLimitedError{RetryAfter: time.Second}, true},
+		"503":            {slack.StatusCodeError{Code: 503}, true},
+		"404":            {slack.StatusCodeError{Code: 404}, false},
+		"internal_error": {slack.SlackErrorResponse{Err: "internal_error"}, true},
+		"not found":      {slack.SlackErrorResponse{Err: "message_not_found"}, false},
+		"deadline":       {context.DeadlineExceeded, true},
+		"plain":          {errors.New("invalid_blocks"), false},
+		"nil":            {nil, false},
+	}
+	for name, c := range cases {
+		if got := retryable(c.err); got != c.want {
+			t.Errorf("%s: %v", name, got)
+		}
+	}
+}
+
+func TestTrackerWaits(t *testing.T) {
+	var tr tracker
+	tr.add()
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		tr.add() // work starting more work
+		tr.done()
+		go func() {
+			time.Sleep(20 * time.Millisecond)
+			tr.done()
+		}()
+	}()
+	start := time.Now()
+	if err := tr.wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if time.Since(start) < 35*time.Millisecond {
+		t.Error("wait returned before the work was done")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	tr.add()
+	cancel()
+	if err := tr.wait(ctx); err == nil {
+		t.Error("wait ignored its context")
+	}
+	tr.done()
+}

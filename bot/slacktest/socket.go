@@ -1,0 +1,215 @@
+package slacktest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// PingInterval is how often the fake pings a Socket Mode client, keeping
+// slack-go's dead-connection timer (30s by default) happy.
+const PingInterval = 5 * time.Second
+
+// Ack is a Socket Mode client's acknowledgement of an envelope.
+type Ack struct {
+	EnvelopeID string          `json:"envelope_id"`
+	Payload    json.RawMessage `json:"payload,omitempty"`
+}
+
+type socketState struct {
+	mu        sync.Mutex
+	conn      *websocket.Conn
+	writeMu   sync.Mutex
+	connected chan struct{} // closed while a client is connected
+	waiting   map[string]chan Ack
+	done      chan struct{}
+	closeOnce sync.Once
+	count     int // connections accepted so far
+}
+
+func (st *socketState) init() {
+	st.connected = make(chan struct{})
+	st.waiting = map[string]chan Ack{}
+	st.done = make(chan struct{})
+}
+
+func (st *socketState) close() {
+	st.closeOnce.Do(func() {
+		close(st.done)
+		st.mu.Lock()
+		if st.conn != nil {
+			_ = st.conn.Close()
+		}
+		st.mu.Unlock()
+	})
+}
+
+var upgrader = websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
+
+// serveSocket is the Socket Mode websocket: it says hello, pings, and
+// routes acknowledgements to the envelopes waiting for them. A new
+// connection replaces the previous one, as Slack does on reconnects.
+func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request) {
+	conn, err := upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return
+	}
+	st := &s.sock
+	st.mu.Lock()
+	if st.conn != nil {
+		_ = st.conn.Close()
+	}
+	st.conn = conn
+	st.count++
+	st.mu.Unlock()
+
+	hello := map[string]any{"type": "hello", "num_connections": 1,
+		"debug_info":      map[string]any{"host": "slacktest", "build_number": 1, "approximate_connection_time": 3600},
+		"connection_info": map[string]any{"app_id": AppID}}
+	if err := st.write(conn, hello); err != nil {
+		return
+	}
+	st.mu.Lock()
+	select {
+	case <-st.connected:
+	default:
+		close(st.connected)
+	}
+	st.mu.Unlock()
+
+	stopPing := make(chan struct{})
+	go func() {
+		t := time.NewTicker(PingInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-stopPing:
+				return
+			case <-st.done:
+				return
+			case <-t.C:
+				if conn.WriteControl(websocket.PingMessage, []byte("ping"), time.Now().Add(time.Second)) != nil {
+					return
+				}
+			}
+		}
+	}()
+	defer close(stopPing)
+	for {
+		var a Ack
+		if err := conn.ReadJSON(&a); err != nil {
+			break
+		}
+		st.mu.Lock()
+		ch := st.waiting[a.EnvelopeID]
+		delete(st.waiting, a.EnvelopeID)
+		st.mu.Unlock()
+		if ch != nil {
+			ch <- a
+		}
+	}
+	st.mu.Lock()
+	if st.conn == conn {
+		st.conn = nil
+		st.connected = make(chan struct{})
+	}
+	st.mu.Unlock()
+}
+
+func (st *socketState) write(conn *websocket.Conn, v any) error {
+	st.writeMu.Lock()
+	defer st.writeMu.Unlock()
+	_ = conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	return conn.WriteJSON(v)
+}
+
+// SocketConnections reports how many Socket Mode connections the fake has
+// accepted so far (reconnects included).
+func (s *Server) SocketConnections() int {
+	s.sock.mu.Lock()
+	defer s.sock.mu.Unlock()
+	return s.sock.count
+}
+
+// WaitSocket waits until a Socket Mode client is connected (and greeted).
+func (s *Server) WaitSocket(ctx context.Context) error {
+	s.sock.mu.Lock()
+	ch := s.sock.connected
+	s.sock.mu.Unlock()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// PushEnvelope sends a Socket Mode envelope of type typ ("slash_commands",
+// "interactive" or "events_api") carrying payload (any JSON value, or
+// json.RawMessage) to the connected client and waits for its ack.
+func (s *Server) PushEnvelope(ctx context.Context, typ string, payload any) (Ack, error) {
+	if err := s.WaitSocket(ctx); err != nil {
+		return Ack{}, err
+	}
+	id := s.nextID("env-")
+	ch := make(chan Ack, 1)
+	st := &s.sock
+	st.mu.Lock()
+	conn := st.conn
+	st.waiting[id] = ch
+	st.mu.Unlock()
+	defer func() {
+		st.mu.Lock()
+		delete(st.waiting, id)
+		st.mu.Unlock()
+	}()
+	if conn == nil {
+		return Ack{}, errors.New("slacktest: no socket mode client")
+	}
+	env := map[string]any{"envelope_id": id, "type": typ, "payload": payload,
+		"accepts_response_payload": typ != "events_api", "retry_attempt": 0, "retry_reason": ""}
+	if err := st.write(conn, env); err != nil {
+		return Ack{}, err
+	}
+	select {
+	case a := <-ch:
+		return a, nil
+	case <-ctx.Done():
+		return Ack{}, ctx.Err()
+	}
+}
+
+// PushSlashCommand sends a slash command over Socket Mode.
+func (s *Server) PushSlashCommand(ctx context.Context, cmd SlashCommand) (Ack, error) {
+	return s.PushEnvelope(ctx, "slash_commands", cmd.fields())
+}
+
+// PushInteraction sends an interaction payload (from BlockActions,
+// ViewSubmission, BlockSuggestion, …) over Socket Mode.
+func (s *Server) PushInteraction(ctx context.Context, payload []byte) (Ack, error) {
+	return s.PushEnvelope(ctx, "interactive", json.RawMessage(payload))
+}
+
+// PushEvent sends an Events API payload (from AppHomeOpened, …) over
+// Socket Mode.
+func (s *Server) PushEvent(ctx context.Context, payload []byte) (Ack, error) {
+	return s.PushEnvelope(ctx, "events_api", json.RawMessage(payload))
+}
+
+// DisconnectSocket asks the client to reconnect, as Slack does every few hours.
+func (s *Server) DisconnectSocket() error {
+	st := &s.sock
+	st.mu.Lock()
+	conn := st.conn
+	st.mu.Unlock()
+	if conn == nil {
+		return errors.New("slacktest: no socket mode client")
+	}
+	return st.write(conn, map[string]any{"type": "disconnect", "reason": "refresh_requested",
+		"debug_info": map[string]any{"host": "slacktest"}})
+}

@@ -1,0 +1,183 @@
+package views
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/slack-go/slack"
+
+	"github.com/accessbot/accessbot/workflow"
+)
+
+// Limits of the lists, so a message stays within Slack's 50 blocks.
+const (
+	MaxListed  = 20 // requests in `/access list`
+	MaxPending = 12 // requests with buttons in `/access pending`
+)
+
+// RequestList is the caller's requests and their states (`/access list`).
+func RequestList(reqs []*workflow.Request) Message {
+	if len(reqs) == 0 {
+		return Text("You have no requests yet. `/access request` asks for a role.")
+	}
+	blocks := []slack.Block{section("*Your requests* (newest first)")}
+	for i, r := range reqs {
+		if i == MaxListed {
+			blocks = append(blocks, contextBlock("Older requests are not shown."))
+			break
+		}
+		blocks = append(blocks, requestLine(r))
+	}
+	return Message{Text: fmt.Sprintf("Your requests: %d", len(reqs)), Blocks: blocks}
+}
+
+// requestLine is one request in a list, with a Cancel button while pending.
+func requestLine(r *workflow.Request) slack.Block {
+	s := summary(r) + "\n"
+	if o := Outcome(r); o != "" {
+		s += firstLine(o)
+	} else {
+		s += StateLabel(r.State) + " · approvals " + approvalsText(r)
+	}
+	var acc *slack.Accessory
+	if r.State == workflow.StatePending {
+		acc = slack.NewAccessory(slack.NewButtonBlockElement(ActionCancel, strconv.FormatInt(r.ID, 10), plain("Cancel")))
+	}
+	return slack.NewSectionBlock(mrkdwn(s), nil, acc)
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	return strings.TrimSuffix(s, ":")
+}
+
+// pendingItem is a request waiting for the reader's decision, with buttons.
+func pendingItem(r *workflow.Request) []slack.Block {
+	s := fmt.Sprintf("*%s* · %s asks %s.\n%s", r.Ref(), Mention(r.RequesterID), what(r), quote(oneLine(r.Reason)))
+	return []slack.Block{
+		section(s),
+		contextBlock("Approvals " + approvalsText(r) + " · requested " + Date(r.CreatedAt)),
+		decisionButtons(DecisionBlockID(r.ID), r.ID),
+	}
+}
+
+// PendingList is the requests waiting for the caller's decision, each with
+// Approve / Deny buttons (`/access pending`).
+func PendingList(reqs []*workflow.Request) Message {
+	if len(reqs) == 0 {
+		return Text(":relaxed: Nothing is waiting for your decision.")
+	}
+	blocks := []slack.Block{section(fmt.Sprintf("*%d %s waiting for your decision*", len(reqs), plural(len(reqs), "request is", "requests are")))}
+	for i, r := range reqs {
+		if i == MaxPending {
+			blocks = append(blocks, contextBlock(fmt.Sprintf("…and %d more. Decide on these first, then run `/access pending` again.", len(reqs)-i)))
+			break
+		}
+		blocks = append(blocks, slack.NewDividerBlock())
+		blocks = append(blocks, pendingItem(r)...)
+	}
+	return Message{Text: fmt.Sprintf("%d requests waiting for your decision", len(reqs)), Blocks: blocks}
+}
+
+// RolesList is every PostHog role with its owners, member count and rules
+// (`/access roles`).
+func RolesList(roles []workflow.RoleInfo) Message {
+	if len(roles) == 0 {
+		return Text("PostHog has no roles yet.")
+	}
+	var lines []string
+	for _, r := range roles {
+		s := "*" + Escape(r.Name) + "*"
+		s += fmt.Sprintf(" · %d %s", r.Members, plural(r.Members, "member", "members"))
+		if len(r.Owners) > 0 {
+			s += " · owners " + mentions(r.Owners)
+		} else {
+			s += " · no owners (admins decide)"
+		}
+		if r.Rules.AutoApprove {
+			s += " · approved automatically"
+		} else if r.Rules.ApprovalsRequired > 1 {
+			s += fmt.Sprintf(" · needs %d approvals", r.Rules.ApprovalsRequired)
+		}
+		if r.Rules.MaxDuration > 0 {
+			s += " · at most " + strings.ToLower(DurationLabel(r.Rules.MaxDuration))
+		}
+		lines = append(lines, s)
+	}
+	blocks := []slack.Block{section(fmt.Sprintf("*PostHog roles* (%d). `/access request ROLE` asks for one.", len(roles)))}
+	blocks = append(blocks, packLines(lines, maxMessageBlocks-2)...)
+	return Message{Text: fmt.Sprintf("%d PostHog roles", len(roles)), Blocks: blocks}
+}
+
+// packLines puts lines into as few sections as Slack's text limit allows,
+// at most maxBlocks, noting what did not fit.
+func packLines(lines []string, maxBlocks int) []slack.Block {
+	var blocks []slack.Block
+	var cur strings.Builder
+	limit := maxSectionText - 100
+	for i, l := range lines {
+		if cur.Len() > 0 && cur.Len()+len(l)+1 > limit {
+			if len(blocks) == maxBlocks-1 {
+				blocks = append(blocks, section(cur.String()), contextBlock(fmt.Sprintf("…and %d more.", len(lines)-i)))
+				return blocks
+			}
+			blocks = append(blocks, section(cur.String()))
+			cur.Reset()
+		}
+		if cur.Len() > 0 {
+			cur.WriteByte('\n')
+		}
+		cur.WriteString(l)
+	}
+	if cur.Len() > 0 {
+		blocks = append(blocks, section(cur.String()))
+	}
+	return blocks
+}
+
+// OwnersList says who decides requests for a role (`/access owners ROLE`).
+func OwnersList(role workflow.Role, owners []string) Message {
+	if len(owners) == 0 {
+		return Text(fmt.Sprintf("*%s* has no owners: bot admins decide its requests.", Escape(role.Name)))
+	}
+	return Text(fmt.Sprintf("*%s* is owned by %s.", Escape(role.Name), mentions(owners)))
+}
+
+// OwnersChanged confirms an owner change.
+func OwnersChanged(role workflow.Role, user string, added bool, owners []string) Message {
+	verb := "is now an owner of"
+	if !added {
+		verb = "is no longer an owner of"
+	}
+	s := fmt.Sprintf(":white_check_mark: %s %s *%s*.", Mention(user), verb, Escape(role.Name))
+	if len(owners) > 0 {
+		s += " Owners: " + mentions(owners) + "."
+	} else {
+		s += " It has no owners left, so the default owners decide."
+	}
+	return Text(s)
+}
+
+// Help is the usage of `/access`.
+func Help() Message {
+	s := "*What `/access` can do*\n" +
+		"`/access` or `/access request [ROLE]` — ask for a PostHog role\n" +
+		"`/access remove ROLE` — ask to leave a role (owners and admins can add `@user` to remove someone else)\n" +
+		"`/access list` — your requests and where they are\n" +
+		"`/access pending` — requests waiting for your decision\n" +
+		"`/access cancel ID` — withdraw your pending request, e.g. `/access cancel 7`\n" +
+		"`/access roles` — PostHog roles, their owners and members\n" +
+		"`/access owners ROLE` — who decides for a role\n" +
+		"`/access owners add ROLE @user` / `/access owners remove ROLE @user` — change owners (admins)\n" +
+		"`/access audit [SINCE]` — admins: the audit log as a CSV file in your DMs (SINCE: `2024-05-01`, an RFC 3339 time, or `7d`)\n" +
+		"`/access help` — this message"
+	return Message{Text: "How to use /access", Blocks: []slack.Block{section(s)}}
+}
+
+// Usage is Help preceded by what was wrong with the command.
+func Usage(problem string) Message {
+	h := Help()
+	blocks := append([]slack.Block{section(":thinking_face: " + problem)}, h.Blocks...)
+	return Message{Text: problem, Blocks: blocks}
+}
