@@ -36,7 +36,10 @@ type Workflow interface {
 	Deny(ctx context.Context, id int64, actor, reason string) (*workflow.Request, error)
 	// Cancel withdraws the actor's own request. ENOTFOUND, EFORBIDDEN, ECONFLICT.
 	Cancel(ctx context.Context, id int64, actor string) (*workflow.Request, error)
-	// CanDecide reports EFORBIDDEN when actor may not decide r.
+	// Revoke ends a completed grant early. ENOTFOUND, EFORBIDDEN, ECONFLICT.
+	Revoke(ctx context.Context, id int64, actor, reason string) (*workflow.Request, error)
+	// CanDecide reports ECONFLICT when r is no longer pending and
+	// EFORBIDDEN when actor may not decide it.
 	CanDecide(ctx context.Context, r *workflow.Request, actor string) error
 	// Request returns one request. ENOTFOUND.
 	Request(ctx context.Context, id int64) (*workflow.Request, error)
@@ -64,8 +67,6 @@ type Workflow interface {
 	RemoveOwner(ctx context.Context, actor, roleRef, user string) ([]string, error)
 	// ExportAudit writes the audit log to w and audits the export.
 	ExportAudit(ctx context.Context, actor, via string, f workflow.AuditFilter, format string, w io.Writer) (int64, error)
-	// IsAdmin reports whether slackID is a bot admin.
-	IsAdmin(slackID string) bool
 }
 
 var (

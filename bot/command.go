@@ -20,6 +20,7 @@ const (
 	VerbList         Verb = "list"          // the caller's requests
 	VerbPending      Verb = "pending"       // requests waiting for the caller's decision
 	VerbCancel       Verb = "cancel"        // withdraw request ID
+	VerbRevoke       Verb = "revoke"        // end grant ID early (owners, admins), with an optional reason
 	VerbRoles        Verb = "roles"         // PostHog roles with owners and members
 	VerbOwners       Verb = "owners"        // owners of Role
 	VerbOwnersAdd    Verb = "owners add"    // make User an owner of Role
@@ -34,6 +35,7 @@ type Command struct {
 	Role     string        // role name or id as typed, unescaped; may contain spaces
 	User     string        // Slack user id from a mention
 	ID       int64         // request id
+	Reason   string        // revoke: why, as typed
 	Since    time.Time     // audit: absolute start
 	SinceAgo time.Duration // audit: relative start ("7d")
 }
@@ -99,6 +101,16 @@ func ParseCommand(text string) (Command, error) {
 			return Command{}, err
 		}
 		return Command{Verb: VerbCancel, ID: id}, nil
+
+	case "revoke":
+		if len(args) == 0 {
+			return Command{}, usageError("Say which grant to revoke: `/access revoke 7 [reason]`.")
+		}
+		id, err := parseRequestID(args[0])
+		if err != nil {
+			return Command{}, err
+		}
+		return Command{Verb: VerbRevoke, ID: id, Reason: truncateRunes(joinRole(args[1:]), workflow.MaxReasonLength)}, nil
 
 	case "roles":
 		if len(args) > 0 {

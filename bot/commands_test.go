@@ -164,6 +164,43 @@ func TestCommandsOpenModals(t *testing.T) {
 	}
 }
 
+// TestRevokeCommand: an owner ends a grant early from Slack; the membership
+// leaves PostHog and the requester is told.
+func TestRevokeCommand(t *testing.T) {
+	h := newHarness(t)
+	r := h.request(alice, "Engineering", "on call", "8h")
+	if res := h.click(bob, h.approverMessage(r, slacktest.DMChannel(bob)), views.ActionApprove); res.status != http.StatusOK {
+		t.Fatalf("approve: %d", res.status)
+	}
+	h.settle()
+	if !h.ph.HasMember(h.roles["Engineering"].ID, h.uuids[alice]) {
+		t.Fatal("not granted")
+	}
+	for _, c := range []struct{ user, text, says string }{
+		{mallory, "revoke 1", "Only the owners of Engineering"},
+		{bob, "revoke 99", "There is no request #99"},
+		{bob, "revoke 1 incident over", "Revoking #1"},
+		{bob, "revoke 1", "is not an active grant"},
+	} {
+		if _, out := h.reply(c.user, c.text); !strings.Contains(out, c.says) {
+			t.Errorf("/access %s by %s: %s", c.text, c.user, out)
+		}
+	}
+	if h.ph.HasMember(h.roles["Engineering"].ID, h.uuids[alice]) {
+		t.Fatal("still a member after revoke")
+	}
+	if got := h.get(r.ID); got.State != workflow.StateRevoked || got.DecisionReason != "incident over" {
+		t.Fatalf("state %s reason %q", got.State, got.DecisionReason)
+	}
+	found := false
+	for _, m := range h.slack.Messages(slacktest.DMChannel(alice)) {
+		found = found || strings.Contains(m.Text, "ended")
+	}
+	if !found {
+		t.Error("alice was not told her access ended")
+	}
+}
+
 func TestAuditExportGoesToTheAdminsDM(t *testing.T) {
 	h := newHarness(t)
 	h.request(alice, "Engineering", "please", "1h")

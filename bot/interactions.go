@@ -138,10 +138,6 @@ func (b *Bot) openDenyModal(ctx context.Context, triggerID string, t target, id 
 		b.replyError(ctx, t, "load request", err)
 		return
 	}
-	if r.State != workflow.StatePending {
-		b.reply(ctx, t, views.Text(fmt.Sprintf("%s is already decided: %s", r.Ref(), views.Outcome(r))))
-		return
-	}
 	if err := b.wf.CanDecide(ctx, r, t.user); err != nil {
 		b.replyError(ctx, t, "deny", err)
 		return

@@ -111,9 +111,13 @@ func WriteAudit(ctx context.Context, src AuditReader, f AuditFilter, format stri
 	return n, bw.Flush()
 }
 
-// ExportAudit audits that actor exported the log (via "slack" or "http"),
-// then streams it like WriteAudit.
+// ExportAudit audits that actor exported the log (via "slack", where only
+// admins may, or "http", whose caller the HTTP layer authorized with the
+// audit token), then streams it like WriteAudit. Errors: EFORBIDDEN, EINVALID.
 func (s *Service) ExportAudit(ctx context.Context, actor, via string, f AuditFilter, format string, w io.Writer) (int64, error) {
+	if via == "slack" && !s.admins[actor] {
+		return 0, Errorf(EFORBIDDEN, "Only bot admins can export the audit log.")
+	}
 	format, err := ParseExportFormat(format)
 	if err != nil {
 		return 0, err

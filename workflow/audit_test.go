@@ -180,6 +180,13 @@ func TestAuditExport(t *testing.T) {
 		if a := h.auditActions(0); a[len(a)-1] != workflow.ActionAuditExported {
 			t.Fatalf("export not audited: %v", a[len(a)-1])
 		}
+		before := len(h.auditActions(0))
+		if _, err := h.svc.ExportAudit(ctx, bob, "slack", workflow.AuditFilter{}, "csv", &buf); workflow.ErrorCode(err) != workflow.EFORBIDDEN {
+			t.Fatalf("non-admin export from Slack: %v", err)
+		}
+		if len(h.auditActions(0)) != before {
+			t.Fatal("a refused export was audited as done")
+		}
 		if _, err := workflow.WriteAudit(ctx, db, workflow.AuditFilter{}, "xml", &buf); workflow.ErrorCode(err) != workflow.EINVALID {
 			t.Fatalf("bad format: %v", err)
 		}

@@ -8,10 +8,13 @@ import (
 	"unicode/utf8"
 )
 
-// CanDecide says whether actor may approve or deny r: EFORBIDDEN for the
-// requester or subject themselves and for anyone who is neither an owner of
-// the role nor an admin.
+// CanDecide says whether actor may approve or deny r now: ECONFLICT when it
+// is no longer pending, EFORBIDDEN for the requester or subject themselves
+// and for anyone who is neither an owner of the role nor an admin.
 func (s *Service) CanDecide(ctx context.Context, r *Request, actor string) error {
+	if r.State != StatePending {
+		return notPending(r)
+	}
 	return s.store.View(ctx, func(ctx context.Context, tx Tx) error {
 		return s.canDecideTx(ctx, tx, r, actor)
 	})

@@ -345,6 +345,12 @@ func TestListsAndOwners(t *testing.T) {
 		if p, _ := h.svc.PendingFor(ctx, dave); len(p) != 0 {
 			t.Fatalf("dave sees %d pending", len(p))
 		}
+		if err := h.svc.CanDecide(ctx, eng, bob); err != nil {
+			t.Fatalf("owner cannot decide: %v", err)
+		}
+		if err := h.svc.CanDecide(ctx, eng, dave); workflow.ErrorCode(err) != workflow.EFORBIDDEN {
+			t.Fatalf("non-owner may decide: %v", err)
+		}
 		if p, _ := h.svc.PendingFor(ctx, alice); len(p) != 0 {
 			t.Fatalf("alice sees her own requests as pending approvals")
 		}
@@ -367,8 +373,12 @@ func TestListsAndOwners(t *testing.T) {
 		if _, err := h.svc.Approve(ctx, eng.ID, bob); workflow.ErrorCode(err) != workflow.EFORBIDDEN {
 			t.Fatalf("removed owner approved: %v", err)
 		}
-		if _, err := h.svc.Approve(ctx, eng.ID, dave); err != nil {
+		approved, err := h.svc.Approve(ctx, eng.ID, dave)
+		if err != nil {
 			t.Fatalf("new owner could not approve: %v", err)
+		}
+		if err := h.svc.CanDecide(ctx, approved, carol); workflow.ErrorCode(err) != workflow.ECONFLICT {
+			t.Fatalf("deciding an approved request: %v", err)
 		}
 		actions := h.auditActions(0)
 		if !slices.Contains(actions, workflow.ActionOwnerAdded) || !slices.Contains(actions, workflow.ActionOwnerRemoved) {

@@ -167,6 +167,7 @@ func Help() Message {
 		"`/access list` — your requests and where they are\n" +
 		"`/access pending` — requests waiting for your decision\n" +
 		"`/access cancel ID` — withdraw your pending request, e.g. `/access cancel 7`\n" +
+		"`/access revoke ID [REASON]` — owners and admins: end a granted access early\n" +
 		"`/access roles` — PostHog roles, their owners and members\n" +
 		"`/access owners ROLE` — who decides for a role\n" +
 		"`/access owners add ROLE @user` / `/access owners remove ROLE @user` — change owners (admins)\n" +
