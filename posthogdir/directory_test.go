@@ -1,0 +1,109 @@
+package posthogdir_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/accessbot/accessbot/posthog"
+	"github.com/accessbot/accessbot/posthog/posthogtest"
+	"github.com/accessbot/accessbot/posthogdir"
+	"github.com/accessbot/accessbot/workflow"
+)
+
+func newDirectory(t *testing.T, key string) (*posthogdir.Directory, *posthogtest.Server) {
+	t.Helper()
+	ph := posthogtest.NewServer()
+	t.Cleanup(ph.Close)
+	if key == "" {
+		key = ph.APIKey()
+	}
+	c, err := posthog.NewClient(ph.URL(), key, ph.OrganizationID(), posthog.WithRateLimit(0, 0),
+		posthog.WithRetry(2, time.Second), posthog.WithBackoff(time.Millisecond, 2*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return posthogdir.New(c), ph
+}
+
+func TestDirectory(t *testing.T) {
+	ctx := context.Background()
+	d, ph := newDirectory(t, "")
+	role := ph.AddRole("Engineering")
+	alice := ph.AddUser("Alice@Example.com", "Alice", "Nguyen")
+
+	m, err := d.FindMember(ctx, "alice@example.COM")
+	if err != nil || m.UUID != alice.UUID || m.Name != "Alice Nguyen" {
+		t.Fatalf("FindMember = %+v, %v", m, err)
+	}
+	if _, err := d.FindMember(ctx, "nobody@example.com"); workflow.ErrorCode(err) != workflow.ENOTFOUND {
+		t.Fatalf("unknown member: %v", err)
+	}
+	id, err := d.AddRoleMember(ctx, role.ID, alice.UUID)
+	if err != nil || id == "" {
+		t.Fatalf("AddRoleMember = %q, %v", id, err)
+	}
+	// Adding again is success with the same membership: PostHog's
+	// "already part of the role" 400 is not an error here.
+	again, err := d.AddRoleMember(ctx, role.ID, alice.UUID)
+	if err != nil || again != id {
+		t.Fatalf("second AddRoleMember = %q, %v (first %q)", again, err, id)
+	}
+	roles, err := d.Roles(ctx)
+	if err != nil || len(roles) != 1 || roles[0].Members != 1 || roles[0].Name != "Engineering" {
+		t.Fatalf("Roles = %+v, %v", roles, err)
+	}
+	members, err := d.RoleMembers(ctx, role.ID)
+	if err != nil || len(members) != 1 || members[0].MembershipID != id || members[0].Email != "Alice@Example.com" {
+		t.Fatalf("RoleMembers = %+v, %v", members, err)
+	}
+	if err := d.RemoveRoleMember(ctx, role.ID, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.RemoveRoleMember(ctx, role.ID, id); err != nil {
+		t.Fatalf("removing a membership already gone: %v", err)
+	}
+	if ph.HasMember(role.ID, alice.UUID) {
+		t.Fatal("still a member")
+	}
+}
+
+func TestDirectoryErrors(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		name      string
+		key       string
+		setup     func(ph *posthogtest.Server)
+		temporary bool
+		say       string
+	}{
+		{"bad key", "phx_wrong", nil, false, "refused the bot's API key"},
+		{"server errors", "", func(ph *posthogtest.Server) { ph.FailNext(10, 500) }, true, "right now (HTTP 500)"},
+		{"throttled", "", func(ph *posthogtest.Server) { ph.ThrottleNext(10, 30*time.Second) }, true, "right now (HTTP 429)"},
+		{"user gone", "", nil, false, "User does not exist."},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d, ph := newDirectory(t, c.key)
+			role := ph.AddRole("Engineering")
+			uuid := "0190b3e1-8b8a-7000-8000-00000000abcd" // no such user
+			if c.setup != nil {
+				c.setup(ph)
+			}
+			_, err := d.AddRoleMember(ctx, role.ID, uuid)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if workflow.IsTemporary(err) != c.temporary {
+				t.Fatalf("temporary = %v for %v", workflow.IsTemporary(err), err)
+			}
+			if !strings.Contains(err.Error(), c.say) {
+				t.Fatalf("error %q does not say %q", err, c.say)
+			}
+			if strings.Contains(err.Error(), ph.APIKey()) || strings.Contains(err.Error(), "phx_wrong") {
+				t.Fatalf("the key leaked: %v", err)
+			}
+		})
+	}
+}
