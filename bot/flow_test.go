@@ -170,7 +170,7 @@ func TestSubmissionErrorsLandOnTheirBlocks(t *testing.T) {
 func TestSlowPostHogAnswersInTimeAndStoresNothing(t *testing.T) {
 	h := newHarness(t, withBudget(400*time.Millisecond))
 	v := h.openModal(alice, "request") // warms the role cache
-	h.ph.SetLatency(1500 * time.Millisecond)
+	h.ph.SetLatency(5 * time.Second)
 	start := time.Now()
 	res := h.submit(alice, v, map[string]string{views.BlockRole: h.roles["Engineering"].ID, views.BlockReason: "x", views.BlockDuration: "1h"})
 	took := time.Since(start)
@@ -179,8 +179,9 @@ func TestSlowPostHogAnswersInTimeAndStoresNothing(t *testing.T) {
 	if msg, _ := errs["role"].(string); !strings.Contains(msg, "PostHog is slow") {
 		t.Fatalf("answer %s", res.body)
 	}
-	if took > time.Second {
-		t.Errorf("answered after %v", took)
+	// Waiting for PostHog would take 5s; the answer comes at the budget.
+	if took > 3*time.Second {
+		t.Errorf("answered after %v: it waited for PostHog", took)
 	}
 	h.settle()
 	if reqs, _ := h.svc.ListMine(context.Background(), alice, 5); len(reqs) != 0 {
