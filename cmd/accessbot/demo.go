@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -89,6 +90,7 @@ type demo struct {
 	db      *store.DB // a reader of the service's database, to check states
 	roles   map[string]string
 	uuids   map[string]string
+	names   map[string]string // Slack id → name
 	logs    *syncBuffer
 	stop    context.CancelFunc
 	stopped chan error
@@ -99,7 +101,7 @@ type demo struct {
 
 func startDemo(ctx context.Context, c *cli, keep string, verbose bool) (*demo, error) {
 	d := &demo{out: c.stdout, slack: slacktest.NewServer(), ph: posthogtest.NewServer(),
-		secret: randomHex(16), token: randomHex(16), roles: map[string]string{}, uuids: map[string]string{},
+		secret: randomHex(16), token: randomHex(16), roles: map[string]string{}, uuids: map[string]string{}, names: map[string]string{},
 		logs: &syncBuffer{}, stopped: make(chan error, 1)}
 	people := []struct{ id, name, first, last string }{
 		{demoAlice, "alice", "Alice", "Nguyen"}, {demoBob, "bob", "Bob", "Okafor"},
@@ -108,6 +110,7 @@ func startDemo(ctx context.Context, c *cli, keep string, verbose bool) (*demo, e
 	for _, p := range people {
 		email := p.name + "@example.com"
 		d.slack.AddUser(p.id, p.name, email)
+		d.names[p.id] = p.name
 		d.uuids[p.id] = d.ph.AddUser(email, p.first, p.last).UUID
 	}
 	for _, name := range []string{"Engineering", "Finance", "Incident Response", "Viewer"} {
@@ -217,7 +220,7 @@ func (d *demo) play(ctx context.Context) error {
 		return fmt.Errorf("bob got no approver message: %w", err)
 	}
 	d.show("request %s is pending; bob (owner) gets a DM with Approve / Deny buttons:", eng)
-	d.quote(bobMsg.Text)
+	d.quote(shown(bobMsg))
 	chanMsg, err := d.waitMessage(demoChan, "Approve")
 	if err != nil {
 		return fmt.Errorf("no copy in the approvals channel: %w", err)
@@ -233,7 +236,8 @@ func (d *demo) play(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("self-approval was not refused: %w", err)
 	}
-	d.show("refused, only alice sees: %q", refusal)
+	d.show("refused; only alice sees:")
+	d.quote(refusal)
 	if st := d.state(eng); st != workflow.StatePending {
 		return fmt.Errorf("request %s is %s after a self-approval attempt", eng, st)
 	}
@@ -261,12 +265,9 @@ func (d *demo) play(ctx context.Context) error {
 	}
 	updated, _ := d.slack.Message(bobMsg.Channel, bobMsg.TS)
 	d.show("every copy of the approver message is updated in place, buttons gone:")
-	d.quote(updated.Text)
-	if dm, err := d.waitMessage(slacktest.DMChannel(demoAlice), "member of"); err == nil {
-		d.show("alice is told:")
-		d.quote(dm.Text)
-	} else {
-		return fmt.Errorf("alice was not told her access is ready: %w", err)
+	d.quote(shown(updated))
+	if err := d.expectMessage(demoAlice, "member of", "alice is told:"); err != nil {
+		return err
 	}
 
 	// 4. Dave asks for Finance; Carol denies with a reason.
@@ -303,12 +304,9 @@ func (d *demo) play(ctx context.Context) error {
 	if _, err := d.waitRequest(demoDave, "Finance", workflow.StateDenied); err != nil {
 		return err
 	}
-	dm, err := d.waitMessage(slacktest.DMChannel(demoDave), "denied")
-	if err != nil {
-		return fmt.Errorf("dave was not told: %w", err)
+	if err := d.expectMessage(demoDave, "denied", fmt.Sprintf("request %s denied; dave is told:", fin)); err != nil {
+		return err
 	}
-	d.show("request %s denied; dave is told:", fin)
-	d.quote(dm.Text)
 	if d.ph.HasMember(d.roles["Finance"], d.uuids[demoDave]) {
 		return errors.New("a denied request changed PostHog")
 	}
@@ -345,11 +343,8 @@ func (d *demo) play(ctx context.Context) error {
 	if d.ph.HasMember(d.roles["Incident Response"], d.uuids[demoAlice]) {
 		return errors.New("the revoked grant is still a PostHog membership")
 	}
-	if dm, err := d.waitMessage(slacktest.DMChannel(demoAlice), "ended"); err == nil {
-		d.show("3 seconds later the scheduler revokes it: the membership is gone from PostHog and alice is told:")
-		d.quote(dm.Text)
-	} else {
-		return fmt.Errorf("alice was not told her grant ended: %w", err)
+	if err := d.expectMessage(demoAlice, "ended", "3 seconds later the scheduler revokes it: the membership is gone from PostHog and alice is told:"); err != nil {
+		return err
 	}
 
 	// 6. The audit log, exported over HTTP, and its verification.
@@ -398,7 +393,18 @@ func (d *demo) show(format string, args ...any) {
 	fmt.Fprintf(d.out, "   → %s\n", fmt.Sprintf(format, args...))
 }
 
+// slackMarkup matches a mention (<@U…>) or a date token (<!date^…|fallback>).
+var slackMarkup = regexp.MustCompile(`<@([UW][A-Z0-9]+)(?:\|[^>]*)?>|<!date\^[^|>]*\|([^>]*)>`)
+
+// quote prints what Slack would show, with mentions and dates rendered.
 func (d *demo) quote(text string) {
+	text = slackMarkup.ReplaceAllStringFunc(text, func(m string) string {
+		parts := slackMarkup.FindStringSubmatch(m)
+		if parts[1] != "" {
+			return "@" + d.names[parts[1]]
+		}
+		return parts[2]
+	})
 	for _, line := range strings.Split(strings.TrimSpace(text), "\n") {
 		fmt.Fprintf(d.out, "     │ %s\n", line)
 	}
@@ -520,6 +526,52 @@ func (d *demo) state(ref string) workflow.State {
 		return err
 	})
 	return st
+}
+
+// expectMessage waits for a DM to user mentioning want and shows it.
+func (d *demo) expectMessage(user, want, intro string) error {
+	m, err := d.waitMessage(slacktest.DMChannel(user), want)
+	if err != nil {
+		return fmt.Errorf("%s was not told: %w", user, err)
+	}
+	d.show("%s", intro)
+	d.quote(shown(m))
+	return nil
+}
+
+// shown is the text of a message as people see it: its blocks' text, or
+// the fallback text when it has no blocks.
+func shown(m slacktest.Message) string {
+	var blocks []struct {
+		Text     *struct{ Text string }  `json:"text"`
+		Fields   []struct{ Text string } `json:"fields"`
+		Elements []struct {
+			Text any `json:"text"`
+		} `json:"elements"`
+	}
+	if json.Unmarshal(m.Blocks, &blocks) != nil || len(blocks) == 0 {
+		return m.Text
+	}
+	var lines []string
+	for _, b := range blocks {
+		if b.Text != nil {
+			lines = append(lines, b.Text.Text)
+		}
+		for _, f := range b.Fields {
+			lines = append(lines, f.Text)
+		}
+		for _, e := range b.Elements {
+			switch t := e.Text.(type) {
+			case string:
+				lines = append(lines, t)
+			case map[string]any:
+				if s, ok := t["text"].(string); ok {
+					lines = append(lines, "["+s+"]")
+				}
+			}
+		}
+	}
+	return strings.Join(lines, "\n")
 }
 
 // waitMessage waits for a message in channel whose text or blocks mention want.
