@@ -6,7 +6,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 IMAGE     ?= accessbot:$(VERSION)
 STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(shell $(GO) env GOPATH)/bin/staticcheck)
 
-.PHONY: all build test test-short lint fmt vet staticcheck run demo bench fuzz docker-build docker-run clean
+.PHONY: all build test test-short lint fmt vet staticcheck run demo bench fuzz docker-build docker-run docker-lint clean
 
 all: lint test build
 
@@ -53,6 +53,10 @@ fuzz:
 
 docker-build:
 	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
+
+# No Docker engine is needed to lint the Dockerfile (uses npm's dockerfilelint).
+docker-lint:
+	npx --yes dockerfilelint@1.8.0 Dockerfile
 
 docker-run:
 	docker run --rm -p 8080:8080 --env-file .env -v accessbot-data:/data $(IMAGE)
