@@ -202,16 +202,8 @@ func (d *demo) close() {
 // play is the scenario. Each step checks what a person would see.
 func (d *demo) play(ctx context.Context) error {
 	// 1. Alice asks for Engineering.
-	d.say("alice types `/access request Engineering`")
-	modal, err := d.openModal(demoAlice, "request Engineering")
-	if err != nil {
-		return err
-	}
-	d.show("the request modal opens with Engineering prefilled")
-	if err := d.submit(demoAlice, modal, "Engineering", "Debugging the checkout funnel dashboard (INC-2231)", 8*time.Hour); err != nil {
-		return err
-	}
-	eng, err := d.waitRequest(demoAlice, "Engineering", workflow.StatePending)
+	d.say("alice types `/access request Engineering`, gives a reason and picks 8 hours in the modal")
+	eng, err := d.ask(demoAlice, "Engineering", "Debugging the checkout funnel dashboard (INC-2231)", 8*time.Hour)
 	if err != nil {
 		return err
 	}
@@ -272,14 +264,7 @@ func (d *demo) play(ctx context.Context) error {
 
 	// 4. Dave asks for Finance; Carol denies with a reason.
 	d.say("dave asks for Finance; carol clicks Deny and gives a reason")
-	modal, err = d.openModal(demoDave, "request Finance")
-	if err != nil {
-		return err
-	}
-	if err := d.submit(demoDave, modal, "Finance", "Quarter-end revenue report", 0); err != nil {
-		return err
-	}
-	fin, err := d.waitRequest(demoDave, "Finance", workflow.StatePending)
+	fin, err := d.ask(demoDave, "Finance", "Quarter-end revenue report", 0)
 	if err != nil {
 		return err
 	}
@@ -313,14 +298,7 @@ func (d *demo) play(ctx context.Context) error {
 
 	// 5. A time-bound grant ends and is revoked.
 	d.say("alice asks for Incident Response, capped at 3 seconds by policy; bob approves")
-	modal, err = d.openModal(demoAlice, "request Incident Response")
-	if err != nil {
-		return err
-	}
-	if err := d.submit(demoAlice, modal, "Incident Response", "On call tonight", 3*time.Second); err != nil {
-		return err
-	}
-	ir, err := d.waitRequest(demoAlice, "Incident Response", workflow.StatePending)
+	ir, err := d.ask(demoAlice, "Incident Response", "On call tonight", 3*time.Second)
 	if err != nil {
 		return err
 	}
@@ -443,6 +421,19 @@ func (d *demo) get(path string) (string, error) {
 	return string(b), nil
 }
 
+// ask has user run `/access request ROLE` and submit the modal; it returns
+// the pending request's ref.
+func (d *demo) ask(user, role, reason string, dur time.Duration) (string, error) {
+	modal, err := d.openModal(user, "request "+role)
+	if err != nil {
+		return "", err
+	}
+	if err := d.submit(user, modal, role, reason, dur); err != nil {
+		return "", err
+	}
+	return d.waitRequest(user, role, workflow.StatePending)
+}
+
 func (d *demo) openModal(user, text string) (slacktest.View, error) {
 	before, _ := d.slack.LastModal(user)
 	if _, err := d.post("/slack/commands", d.slack.SlashCommand(user, text).Form()); err != nil {
@@ -468,12 +459,7 @@ func (d *demo) waitModal(user, callback string) (slacktest.View, error) {
 }
 
 func (d *demo) submit(user string, v slacktest.View, role, reason string, dur time.Duration) error {
-	values := map[string]string{views.BlockRole: d.roles[role], views.BlockReason: reason}
-	if dur > 0 {
-		values[views.BlockDuration] = views.DurationValue(dur)
-	} else {
-		values[views.BlockDuration] = views.DurationValue(0)
-	}
+	values := map[string]string{views.BlockRole: d.roles[role], views.BlockReason: reason, views.BlockDuration: views.DurationValue(dur)}
 	payload, err := d.slack.ViewSubmission(user, v, values)
 	if err != nil {
 		return err
