@@ -18,9 +18,7 @@ import (
 func fillAudit(t *testing.T, h *harness) {
 	t.Helper()
 	r := h.mustCreate("Engineering", time.Hour)
-	if _, err := h.svc.Approve(ctx, r.ID, bob); err != nil {
-		t.Fatal(err)
-	}
+	h.mustApprove(r, bob)
 	h.drain()
 	d := h.mustCreate("Finance", 0)
 	if _, err := h.svc.Deny(ctx, d.ID, carol, "not needed"); err != nil {

@@ -26,9 +26,7 @@ func TestWorkerDiesMidJob(t *testing.T) {
 			eachDB(t, func(t *testing.T, db *store.DB) {
 				h := newHarness(t, db)
 				r := h.mustCreate("Engineering", time.Hour)
-				if _, err := h.svc.Approve(ctx, r.ID, bob); err != nil {
-					t.Fatal(err)
-				}
+				h.mustApprove(r, bob)
 				job, err := db.ClaimJob(ctx, []workflow.JobKind{workflow.JobExecute}, h.clock.Now(), time.Minute)
 				if err != nil || job == nil {
 					t.Fatalf("claim: %v %v", job, err)
@@ -68,9 +66,7 @@ func TestPostHogErrorsThenSuccess(t *testing.T) {
 	eachDB(t, func(t *testing.T, db *store.DB) {
 		h := newHarness(t, db)
 		r := h.mustCreate("Engineering", time.Hour)
-		if _, err := h.svc.Approve(ctx, r.ID, bob); err != nil {
-			t.Fatal(err)
-		}
+		h.mustApprove(r, bob)
 		// The client gives up after 2 attempts; 4 failures need two job runs.
 		h.ph.FailNext(4, 500)
 		h.drain()
@@ -104,9 +100,7 @@ func TestRateLimitedExecutionWaitsRetryAfter(t *testing.T) {
 	eachDB(t, func(t *testing.T, db *store.DB) {
 		h := newHarness(t, db)
 		r := h.mustCreate("Engineering", time.Hour)
-		if _, err := h.svc.Approve(ctx, r.ID, bob); err != nil {
-			t.Fatal(err)
-		}
+		h.mustApprove(r, bob)
 		h.ph.ThrottleNext(1, 30*time.Second)
 		h.drain()
 		h.clock.Advance(20 * time.Second)
@@ -126,9 +120,7 @@ func TestPermanentErrorFailsAndNotifies(t *testing.T) {
 	eachDB(t, func(t *testing.T, db *store.DB) {
 		h := newHarness(t, db)
 		r := h.mustCreate("Engineering", time.Hour)
-		if _, err := h.svc.Approve(ctx, r.ID, bob); err != nil {
-			t.Fatal(err)
-		}
+		h.mustApprove(r, bob)
 		// The role is deleted in PostHog between approval and execution.
 		if err := h.client.Roles.Delete(ctx, h.roles["Engineering"]); err != nil {
 			t.Fatal(err)
@@ -151,9 +143,7 @@ func TestRetriesAreBounded(t *testing.T) {
 	eachDB(t, func(t *testing.T, db *store.DB) {
 		h := newHarness(t, db, func(c *workflow.Config) { c.ExecuteAttempts = 3 })
 		r := h.mustCreate("Engineering", time.Hour)
-		if _, err := h.svc.Approve(ctx, r.ID, bob); err != nil {
-			t.Fatal(err)
-		}
+		h.mustApprove(r, bob)
 		h.ph.FailNext(1000, 503)
 		for i := 0; i < 5; i++ {
 			h.drain()
@@ -193,9 +183,7 @@ func TestSchedulerExpiresRemindsAndRevokes(t *testing.T) {
 		h := newHarness(t, db)
 		stale := h.mustCreate("Finance", 0)
 		grant := h.mustCreate("Engineering", 8*time.Hour)
-		if _, err := h.svc.Approve(ctx, grant.ID, bob); err != nil {
-			t.Fatal(err)
-		}
+		h.mustApprove(grant, bob)
 		h.drain()
 
 		h.clock.Advance(7 * time.Hour)
@@ -250,9 +238,7 @@ func TestSchedulersInParallelRevokeOnce(t *testing.T) {
 		h := newHarness(t, db)
 		grant := h.mustCreate("Engineering", time.Hour)
 		stale := h.mustCreate("Finance", 0)
-		if _, err := h.svc.Approve(ctx, grant.ID, bob); err != nil {
-			t.Fatal(err)
-		}
+		h.mustApprove(grant, bob)
 		h.drain()
 		// Replicas: services sharing the store, PostHog and clock.
 		replicas := []*workflow.Service{h.svc}
@@ -319,9 +305,7 @@ func TestDriftIsAuditedAndReported(t *testing.T) {
 		}
 		// A change by the bot is not drift.
 		r := h.mustCreate("Engineering", time.Hour)
-		if _, err := h.svc.Approve(ctx, r.ID, bob); err != nil {
-			t.Fatal(err)
-		}
+		h.mustApprove(r, bob)
 		h.drain()
 		if err := h.svc.Reconcile(ctx); err != nil {
 			t.Fatal(err)

@@ -211,6 +211,13 @@ func (h *harness) mustCreate(role string, d time.Duration) *workflow.Request {
 	return r
 }
 
+func (h *harness) mustApprove(r *workflow.Request, approver string) {
+	h.t.Helper()
+	if _, err := h.svc.Approve(context.Background(), r.ID, approver); err != nil {
+		h.t.Fatalf("approve %s by %s: %v", r.Ref(), approver, err)
+	}
+}
+
 func (h *harness) request(id int64) *workflow.Request {
 	h.t.Helper()
 	r, err := h.svc.Request(context.Background(), id)
