@@ -3,7 +3,6 @@ package workflow
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -55,11 +54,16 @@ func (s *Service) CreateRequest(ctx context.Context, in NewRequest) (*Request, e
 		if in.Kind == KindAdd {
 			return nil, Errorf(EINVALID, "You can only ask for access for yourself.")
 		}
-		owners, err := s.Owners(ctx, role)
+		var ok bool
+		err := s.store.View(ctx, func(ctx context.Context, tx Tx) error {
+			var err error
+			ok, err = s.mayManage(ctx, tx, role, in.RequesterID)
+			return err
+		})
 		if err != nil {
 			return nil, err
 		}
-		if !s.admins[in.RequesterID] && !slices.Contains(owners, in.RequesterID) {
+		if !ok {
 			return nil, Errorf(EFORBIDDEN, "Only the owners of %s or an admin can ask to remove someone else from it.", role.Name)
 		}
 	}

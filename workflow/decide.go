@@ -3,7 +3,6 @@ package workflow
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -24,14 +23,11 @@ func (s *Service) canDecideTx(ctx context.Context, tx Tx, r *Request, actor stri
 	if actor == r.RequesterID || actor == r.SubjectID {
 		return Errorf(EFORBIDDEN, "You can't decide on your own request %s; one of the role's owners has to.", r.Ref())
 	}
-	if s.admins[actor] {
-		return nil
-	}
-	owners, err := s.ownersTx(ctx, tx, Role{ID: r.RoleID, Name: r.RoleName})
+	ok, err := s.mayManage(ctx, tx, Role{ID: r.RoleID, Name: r.RoleName}, actor)
 	if err != nil {
 		return err
 	}
-	if !slices.Contains(owners, actor) {
+	if !ok {
 		return Errorf(EFORBIDDEN, "Only the owners of %s (or an admin) can decide on %s.", r.RoleName, r.Ref())
 	}
 	return nil
@@ -228,14 +224,12 @@ func (s *Service) Revoke(ctx context.Context, id int64, actor, reason string) (*
 		if r.RevokeQueued {
 			return Errorf(ECONFLICT, "%s is already being revoked.", r.Ref())
 		}
-		if !s.admins[actor] {
-			owners, err := s.ownersTx(ctx, tx, Role{ID: r.RoleID, Name: r.RoleName})
-			if err != nil {
-				return err
-			}
-			if !slices.Contains(owners, actor) {
-				return Errorf(EFORBIDDEN, "Only the owners of %s (or an admin) can revoke %s.", r.RoleName, r.Ref())
-			}
+		ok, err := s.mayManage(ctx, tx, Role{ID: r.RoleID, Name: r.RoleName}, actor)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return Errorf(EFORBIDDEN, "Only the owners of %s (or an admin) can revoke %s.", r.RoleName, r.Ref())
 		}
 		if err := s.queueRevocation(ctx, tx, r, actor, actorEmail, reason); err != nil {
 			return err

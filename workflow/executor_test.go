@@ -315,10 +315,19 @@ func TestDriftIsAuditedAndReported(t *testing.T) {
 		}
 		// Someone adds dave in the PostHog UI.
 		h.ph.AddMembership(h.roles["Engineering"], h.uuids[dave])
-		if err := h.svc.Reconcile(ctx); err != nil {
-			t.Fatal(err)
+		// Several replicas reconcile at once, then again: reported once.
+		var wg sync.WaitGroup
+		for i := 0; i < 3; i++ {
+			wg.Add(1)
+			go func(s *workflow.Service) {
+				defer wg.Done()
+				if err := s.Reconcile(ctx); err != nil {
+					t.Error(err)
+				}
+			}(h.slowReplica())
 		}
-		if err := h.svc.Reconcile(ctx); err != nil { // reported once
+		wg.Wait()
+		if err := h.svc.Reconcile(ctx); err != nil {
 			t.Fatal(err)
 		}
 		h.drain()

@@ -129,6 +129,35 @@ func tick(t *testing.T, h *harness) {
 	h.drain()
 }
 
+// slowReads is a Store whose transactions pause after reading a setting, so
+// replicas' transactions surely overlap (on PostgreSQL; SQLite serializes
+// whole write transactions anyway).
+type slowReads struct{ workflow.Store }
+
+type slowTx struct{ workflow.Tx }
+
+func (s slowReads) Update(ctx context.Context, fn func(ctx context.Context, tx workflow.Tx) error) error {
+	return s.Store.Update(ctx, func(ctx context.Context, tx workflow.Tx) error { return fn(ctx, slowTx{tx}) })
+}
+
+func (t slowTx) Setting(ctx context.Context, key string) (string, bool, error) {
+	v, ok, err := t.Tx.Setting(ctx, key)
+	time.Sleep(30 * time.Millisecond)
+	return v, ok, err
+}
+
+// slowReplica is a replica whose setting reads are slow.
+func (h *harness) slowReplica() *workflow.Service {
+	h.t.Helper()
+	cfg := h.cfg
+	cfg.Store = slowReads{h.db}
+	s, err := workflow.NewService(cfg)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return s
+}
+
 // replica is another process: its own Service over the same database,
 // PostHog and clock.
 func (h *harness) replica() *workflow.Service {

@@ -68,9 +68,6 @@ func (s *Service) changeOwner(ctx context.Context, actor, roleRef, user string, 
 
 const policyHashSetting = "policy_hash"
 
-// errAlreadyRecorded rolls back a policy record another process just made.
-var errAlreadyRecorded = errors.New("policy already recorded")
-
 // RecordPolicy writes a policy_changed audit entry when the policy in force
 // differs from the one seen at the last start. Safe when several processes
 // start together: the audit chain lock serializes them and only the first
@@ -88,19 +85,12 @@ func (s *Service) RecordPolicy(ctx context.Context) error {
 		e := AuditEntry{ActorID: SystemActor, Action: ActionPolicyChanged, Time: s.Now()}
 		e.Details = CanonicalDetails(map[string]any{"source": s.policy.Source, "hash": hash, "previous_hash": prev,
 			"roles": len(s.policy.Roles)})
-		if err := tx.AppendAudit(ctx, &e); err != nil {
+		if err := s.auditOnce(ctx, tx, &e, policyHashSetting, prev); err != nil {
 			return err
-		}
-		// Holding the audit lock now, read again: another process may have
-		// recorded this same policy while we waited.
-		if again, _, err := tx.Setting(ctx, policyHashSetting); err != nil {
-			return err
-		} else if again == hash {
-			return errAlreadyRecorded
 		}
 		return tx.PutSetting(ctx, policyHashSetting, hash)
 	})
-	if errors.Is(err, errAlreadyRecorded) {
+	if errors.Is(err, errSettingMoved) {
 		return nil
 	}
 	return err

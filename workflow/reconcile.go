@@ -11,9 +11,6 @@ import (
 // snapshotKey names the setting that holds the last known members of a role.
 func snapshotKey(roleID string) string { return "members:" + roleID }
 
-// errSnapshotMoved rolls back a drift record another process just made.
-var errSnapshotMoved = errors.New("membership snapshot changed meanwhile")
-
 // Reconcile compares every role's PostHog members with what the bot last
 // saw and did. A difference is drift — someone changed the role outside the
 // bot: it is audited and the role's owners are told. The first run records
@@ -31,7 +28,7 @@ func (s *Service) Reconcile(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("list members of role %s: %w", role.ID, err))
 			continue
 		}
-		if err := s.reconcileRole(ctx, role, members); err != nil && !errors.Is(err, errSnapshotMoved) {
+		if err := s.reconcileRole(ctx, role, members); err != nil && !errors.Is(err, errSettingMoved) {
 			errs = append(errs, fmt.Errorf("reconcile role %s: %w", role.ID, err))
 		}
 	}
@@ -80,14 +77,8 @@ func (s *Service) reconcileRole(ctx context.Context, role Role, current []RoleMe
 		sortMembers(drift.Removed)
 		e := AuditEntry{ActorID: SystemActor, Action: ActionDriftDetected, RoleID: role.ID, RoleName: role.Name, Time: s.Now()}
 		e.Details = CanonicalDetails(map[string]any{"added": memberEmails(drift.Added), "removed": memberEmails(drift.Removed)})
-		if err := tx.AppendAudit(ctx, &e); err != nil {
+		if err := s.auditOnce(ctx, tx, &e, snapshotKey(role.ID), raw); err != nil {
 			return err
-		}
-		// Holding the audit lock, check nobody recorded this drift meanwhile.
-		if again, _, err := tx.Setting(ctx, snapshotKey(role.ID)); err != nil {
-			return err
-		} else if again != raw {
-			return errSnapshotMoved
 		}
 		if err := putSnapshot(ctx, tx, role.ID, known); err != nil {
 			return err

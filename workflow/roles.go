@@ -104,6 +104,16 @@ func (s *Service) Owners(ctx context.Context, role Role) ([]string, error) {
 	return owners, err
 }
 
+// mayManage reports whether actor is an admin or an owner of the role: who
+// may decide on, revoke, or remove others from it.
+func (s *Service) mayManage(ctx context.Context, tx Tx, role Role, actor string) (bool, error) {
+	if s.admins[actor] {
+		return true, nil
+	}
+	owners, err := s.ownersTx(ctx, tx, role)
+	return slices.Contains(owners, actor), err
+}
+
 func (s *Service) ownersTx(ctx context.Context, tx Tx, role Role) ([]string, error) {
 	overrides, err := tx.OwnerOverrides(ctx, role.ID)
 	if err != nil {

@@ -172,6 +172,29 @@ func (s *Service) audit(ctx context.Context, tx Tx, e AuditEntry, details map[st
 	return nil
 }
 
+// errSettingMoved rolls back a change another process made first.
+var errSettingMoved = errors.New("setting changed meanwhile")
+
+// auditOnce appends e, then — holding the audit chain lock, which every
+// appending transaction takes — checks that setting key still holds seen,
+// the value the change was computed from. If another process changed it
+// meanwhile it already recorded this change: errSettingMoved rolls ours back.
+// This makes start-up and scheduled checks run by several replicas record
+// each thing once.
+func (s *Service) auditOnce(ctx context.Context, tx Tx, e *AuditEntry, key, seen string) error {
+	if err := tx.AppendAudit(ctx, e); err != nil {
+		return err
+	}
+	now, _, err := tx.Setting(ctx, key)
+	if err != nil {
+		return err
+	}
+	if now != seen {
+		return errSettingMoved
+	}
+	return nil
+}
+
 // auditRequest appends an entry about r.
 func (s *Service) auditRequest(ctx context.Context, tx Tx, r *Request, actor, actorEmail string, action Action, details map[string]any) error {
 	return s.audit(ctx, tx, AuditEntry{

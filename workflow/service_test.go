@@ -409,10 +409,20 @@ func TestDurationChoices(t *testing.T) {
 func TestPolicyChangeRecordedOnce(t *testing.T) {
 	eachDB(t, func(t *testing.T, db *store.DB) {
 		h := newHarness(t, db)
-		for i := 0; i < 3; i++ {
-			if err := h.svc.RecordPolicy(ctx); err != nil {
-				t.Fatal(err)
-			}
+		// Replicas starting together, then a restart.
+		var wg sync.WaitGroup
+		for i := 0; i < 4; i++ {
+			wg.Add(1)
+			go func(s *workflow.Service) {
+				defer wg.Done()
+				if err := s.RecordPolicy(ctx); err != nil {
+					t.Error(err)
+				}
+			}(h.slowReplica())
+		}
+		wg.Wait()
+		if err := h.svc.RecordPolicy(ctx); err != nil {
+			t.Fatal(err)
 		}
 		n := 0
 		for _, a := range h.auditActions(0) {
