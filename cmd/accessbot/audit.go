@@ -77,7 +77,8 @@ func runAuditExport(ctx context.Context, c *cli, args []string) int {
 	return 0
 }
 
-// parseAuditFilter reads --since/--until (RFC 3339; a bare date is midnight UTC).
+// parseAuditFilter reads since/until, from flags or a query (RFC 3339; a
+// bare date is midnight UTC).
 func parseAuditFilter(since, until string) (workflow.AuditFilter, error) {
 	var f workflow.AuditFilter
 	var err error
@@ -88,7 +89,7 @@ func parseAuditFilter(since, until string) (workflow.AuditFilter, error) {
 		return f, err
 	}
 	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Until.After(f.Since) {
-		return f, fmt.Errorf("--until (%s) must be after --since (%s)", until, since)
+		return f, fmt.Errorf("until (%s) must be after since (%s)", until, since)
 	}
 	return f, nil
 }
@@ -102,7 +103,7 @@ func parseTimeFlag(name, v string) (time.Time, error) {
 			return t.UTC(), nil
 		}
 	}
-	return time.Time{}, fmt.Errorf("--%s %q is not an RFC 3339 time like 2026-01-31T00:00:00Z", name, v)
+	return time.Time{}, fmt.Errorf("%s %q is not an RFC 3339 time like 2026-01-31T00:00:00Z", name, v)
 }
 
 func runAuditVerify(ctx context.Context, c *cli, args []string) int {

@@ -239,9 +239,7 @@ func (d *demo) play(ctx context.Context) error {
 	if err := d.click(demoBob, bobMsg, views.ActionApprove); err != nil {
 		return err
 	}
-	if err := d.waitFor("alice to join Engineering in PostHog", func() bool {
-		return d.ph.HasMember(d.roles["Engineering"], d.uuids[demoAlice])
-	}); err != nil {
+	if err := d.waitMember(demoAlice, "Engineering"); err != nil {
 		return err
 	}
 	if _, err := d.waitRequest(demoAlice, "Engineering", workflow.StateCompleted); err != nil {
@@ -309,9 +307,7 @@ func (d *demo) play(ctx context.Context) error {
 	if err := d.click(demoBob, irMsg, views.ActionApprove); err != nil {
 		return err
 	}
-	if err := d.waitFor("alice to join Incident Response", func() bool {
-		return d.ph.HasMember(d.roles["Incident Response"], d.uuids[demoAlice])
-	}); err != nil {
+	if err := d.waitMember(demoAlice, "Incident Response"); err != nil {
 		return err
 	}
 	d.show("granted; PostHog lists alice in Incident Response")
@@ -612,6 +608,13 @@ func (d *demo) membershipCreates() int {
 		}
 	}
 	return n
+}
+
+// waitMember waits for PostHog to list user as a member of role.
+func (d *demo) waitMember(user, role string) error {
+	return d.waitFor(d.names[user]+" to join "+role+" in PostHog", func() bool {
+		return d.ph.HasMember(d.roles[role], d.uuids[user])
+	})
 }
 
 func (d *demo) waitFor(what string, cond func() bool) error {

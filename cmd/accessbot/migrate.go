@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/accessbot/accessbot/store"
+	"github.com/rs/zerolog"
 )
 
 func runMigrate(ctx context.Context, c *cli, args []string) int {
@@ -14,17 +15,13 @@ func runMigrate(ctx context.Context, c *cli, args []string) int {
 	if code, ok := parseFlags(c, fs, args); !ok {
 		return code
 	}
-	cfg, err := loadConfig(c.environ)
+	cfg, log, err := c.setup()
 	if err != nil {
 		return fail(c, "migrate", err)
 	}
-	log, err := newLogger(c.stderr, cfg.LogLevel, cfg.LogFormat)
+	db, err := openDB(ctx, cfg, log)
 	if err != nil {
 		return fail(c, "migrate", err)
-	}
-	db, err := store.Open(ctx, cfg.DatabaseURL, store.WithLogger(log))
-	if err != nil {
-		return fail(c, "migrate", fmt.Errorf("DATABASE_URL: %w", err))
 	}
 	defer db.Close()
 	if err := db.Migrate(ctx); err != nil {
@@ -37,21 +34,36 @@ func runMigrate(ctx context.Context, c *cli, args []string) int {
 // openMigrated opens DATABASE_URL for a command that reads it and checks the
 // schema is in place.
 func openMigrated(ctx context.Context, c *cli, cmd string) (*store.DB, int) {
-	cfg, err := loadConfig(c.environ)
+	cfg, log, err := c.setup()
 	if err != nil {
 		return nil, fail(c, cmd, err)
 	}
-	log, err := newLogger(c.stderr, cfg.LogLevel, cfg.LogFormat)
+	db, err := openDB(ctx, cfg, log)
 	if err != nil {
 		return nil, fail(c, cmd, err)
-	}
-	db, err := store.Open(ctx, cfg.DatabaseURL, store.WithLogger(log))
-	if err != nil {
-		return nil, fail(c, cmd, fmt.Errorf("DATABASE_URL: %w", err))
 	}
 	if err := db.Ready(ctx); err != nil {
 		db.Close()
 		return nil, fail(c, cmd, fmt.Errorf("%w (run 'accessbot migrate' first?)", err))
 	}
 	return db, 0
+}
+
+// setup reads the configuration and builds the logger every subcommand uses.
+func (c *cli) setup() (config, zerolog.Logger, error) {
+	cfg, err := loadConfig(c.environ)
+	if err != nil {
+		return cfg, zerolog.Nop(), err
+	}
+	log, err := newLogger(c.stderr, cfg.LogLevel, cfg.LogFormat)
+	return cfg, log, err
+}
+
+// openDB opens DATABASE_URL; its errors name the variable.
+func openDB(ctx context.Context, cfg config, log zerolog.Logger) (*store.DB, error) {
+	db, err := store.Open(ctx, cfg.DatabaseURL, store.WithLogger(log))
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	return db, nil
 }

@@ -28,15 +28,11 @@ func runServe(ctx context.Context, c *cli, args []string) int {
 	if code, ok := parseFlags(c, fs, args); !ok {
 		return code
 	}
-	cfg, err := loadConfig(c.environ)
+	cfg, log, err := c.setup()
 	if err != nil {
 		return fail(c, "serve", err)
 	}
 	if err := cfg.validateServe(); err != nil {
-		return fail(c, "serve", err)
-	}
-	log, err := newLogger(c.stderr, cfg.LogLevel, cfg.LogFormat)
-	if err != nil {
 		return fail(c, "serve", err)
 	}
 	a, err := newApp(ctx, cfg, log)
@@ -74,9 +70,9 @@ func newApp(ctx context.Context, cfg config, log zerolog.Logger) (*app, error) {
 		}
 		policy = p
 	}
-	db, err := store.Open(ctx, cfg.DatabaseURL, store.WithLogger(log))
+	db, err := openDB(ctx, cfg, log)
 	if err != nil {
-		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+		return nil, err
 	}
 	ok := false
 	defer func() {

@@ -69,7 +69,7 @@ func auditExportHandler(svc *workflow.Service, token string, log zerolog.Logger)
 		}
 		filter, err := parseAuditFilter(q.Get("since"), q.Get("until"))
 		if err != nil {
-			http.Error(w, strings.ReplaceAll(err.Error(), "--", ""), http.StatusBadRequest)
+			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
 		name := "accessbot-audit-" + time.Now().UTC().Format("20060102T150405Z")
