@@ -330,8 +330,7 @@ func normalizeOrgID(id string) (string, error) {
 	}
 	norm, err := normalizeUUID("organization id", id)
 	if err != nil {
-		err.(*ArgumentError).Reason = `must be a UUID or "@current"`
-		return "", err
+		return "", &ArgumentError{Field: "organization id", Value: id, Reason: `must be a UUID or "@current"`}
 	}
 	return norm, nil
 }
@@ -463,6 +462,29 @@ func (c *Client) send(ctx context.Context, endpoint, method, path string, body, 
 	return c.do(ctx, &call{endpoint: endpoint, req: req, out: out, reconcile: reconcile})
 }
 
+// create runs a POST that is retried after an ambiguous failure only behind a look-up: find
+// returns the object an earlier attempt may have created, or nil when there is none. An object
+// found that way is returned instead of creating a second one.
+func create[T any](ctx context.Context, c *Client, endpoint, path string, body any, find func(context.Context) (*T, error)) (*T, error) {
+	var existing *T
+	reconcile := func(ctx context.Context) (bool, error) {
+		found, err := find(ctx)
+		if err != nil || found == nil {
+			return false, err
+		}
+		existing = found
+		return true, nil
+	}
+	var out T
+	if _, err := c.send(ctx, endpoint, http.MethodPost, path, body, &out, reconcile); err != nil {
+		return nil, err
+	}
+	if existing != nil {
+		return existing, nil
+	}
+	return &out, nil
+}
+
 func isIdempotent(method string) bool {
 	switch method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPut, http.MethodPatch, http.MethodDelete:
@@ -486,7 +508,6 @@ func (c *Client) do(ctx context.Context, cl *call) (*Response, error) {
 	idempotent := isIdempotent(cl.req.Method)
 	mayHaveApplied := false
 	var resp *Response
-	var lastErr error
 	for attempt := 1; ; attempt++ {
 		var err error
 		fromReconcile := false
@@ -511,7 +532,6 @@ func (c *Client) do(ctx context.Context, cl *call) (*Response, error) {
 				return resp, nil
 			}
 		}
-		lastErr = err
 		if ctx.Err() != nil {
 			return resp, err
 		}
@@ -544,14 +564,14 @@ func (c *Client) do(ctx context.Context, cl *call) (*Response, error) {
 			return resp, err
 		}
 		if attempt >= c.maxAttempts {
-			return resp, &RetryError{Attempts: attempt, Elapsed: time.Since(start), Err: lastErr}
+			return resp, &RetryError{Attempts: attempt, Elapsed: time.Since(start), Err: err}
 		}
 		delay := bo.NextBackOff()
 		if isAPI && apiErr.RetryAfter > 0 {
 			delay = apiErr.RetryAfter
 		}
 		if c.maxElapsed > 0 && time.Since(start)+delay > c.maxElapsed {
-			return resp, &RetryError{Attempts: attempt, Elapsed: time.Since(start), Err: lastErr,
+			return resp, &RetryError{Attempts: attempt, Elapsed: time.Since(start), Err: err,
 				Reason: fmt.Sprintf("next wait of %s would exceed the retry budget of %s", delay.Round(time.Millisecond), c.maxElapsed)}
 		}
 		c.log.Warn().Str("endpoint", cl.endpoint).Str("method", cl.req.Method).Int("attempt", attempt).
@@ -560,7 +580,7 @@ func (c *Client) do(ctx context.Context, cl *call) (*Response, error) {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return resp, fmt.Errorf("posthog: %s: %w (last error: %v)", cl.endpoint, context.Cause(ctx), lastErr)
+			return resp, fmt.Errorf("posthog: %s: %w (last error: %v)", cl.endpoint, context.Cause(ctx), err)
 		case <-t.C:
 		}
 	}

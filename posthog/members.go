@@ -75,9 +75,25 @@ func (s *MembersService) FindByEmail(ctx context.Context, email string) (*Organi
 	if want == "" {
 		return nil, &ArgumentError{Field: "email", Reason: "is required"}
 	}
-	path := s.client.orgPath("members")
-	var fallback *OrganizationMember
-	for m, err := range list[OrganizationMember](ctx, s.client, "members.list", path, url.Values{"email": {want}}) {
+	m, err := matchEmail(list[OrganizationMember](ctx, s.client, "members.list", s.client.orgPath("members"), url.Values{"email": {want}}), want)
+	if err == nil && m == nil {
+		// PostHog's filter is exact and case-sensitive: scan every member.
+		m, err = matchEmail(s.List(ctx), want)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if m == nil {
+		return nil, &NotFoundError{Resource: "organization member", Key: "email " + want}
+	}
+	return m, nil
+}
+
+// matchEmail returns the first member of seq whose trimmed email equals want, else the first
+// whose email equals it ignoring case, else nil.
+func matchEmail(seq iter.Seq2[OrganizationMember, error], want string) (*OrganizationMember, error) {
+	var fold *OrganizationMember
+	for m, err := range seq {
 		if err != nil {
 			return nil, err
 		}
@@ -85,27 +101,9 @@ func (s *MembersService) FindByEmail(ctx context.Context, email string) (*Organi
 		if got == want {
 			return &m, nil
 		}
-		if fallback == nil && strings.EqualFold(got, want) {
-			fallback = &m
+		if fold == nil && strings.EqualFold(got, want) {
+			fold = &m
 		}
 	}
-	if fallback != nil {
-		return fallback, nil
-	}
-	for m, err := range s.List(ctx) {
-		if err != nil {
-			return nil, err
-		}
-		got := strings.TrimSpace(m.User.Email)
-		if got == want {
-			return &m, nil // a server that ignored the email filter
-		}
-		if fallback == nil && strings.EqualFold(got, want) {
-			fallback = &m
-		}
-	}
-	if fallback != nil {
-		return fallback, nil
-	}
-	return nil, &NotFoundError{Resource: "organization member", Key: "email " + want}
+	return fold, nil
 }

@@ -106,30 +106,21 @@ func (s *RoleExternalReferencesService) Create(ctx context.Context, ref RoleExte
 		return nil, err
 	}
 	ref.Role = roleID
-	var existing *RoleExternalReference
-	reconcile := func(ctx context.Context) (bool, error) {
-		opts := LookupOptions{Provider: ref.Provider, ProviderOrganizationID: ref.ProviderOrganizationID, ProviderRoleID: ref.ProviderRoleID}
-		if ref.ProviderRoleSlug != nil {
-			opts.ProviderRoleSlug = *ref.ProviderRoleSlug
-		}
+	opts := LookupOptions{Provider: ref.Provider, ProviderOrganizationID: ref.ProviderOrganizationID, ProviderRoleID: ref.ProviderRoleID}
+	if ref.ProviderRoleSlug != nil {
+		opts.ProviderRoleSlug = *ref.ProviderRoleSlug
+	}
+	find := func(ctx context.Context) (*RoleExternalReference, error) {
 		found, err := s.Lookup(ctx, opts)
 		if err != nil {
-			return false, err
+			return nil, err
 		}
 		if found == nil || !sameUUID(found.Role, ref.Role) || found.ProviderRoleID != ref.ProviderRoleID {
-			return false, nil
+			return nil, nil
 		}
-		existing = found
-		return true, nil
+		return found, nil
 	}
-	var out RoleExternalReference
-	if _, err := s.client.send(ctx, "role_external_references.create", http.MethodPost, s.client.orgPath("role_external_references"), ref, &out, reconcile); err != nil {
-		return nil, err
-	}
-	if existing != nil {
-		return existing, nil
-	}
-	return &out, nil
+	return create(ctx, s.client, "role_external_references.create", s.client.orgPath("role_external_references"), ref, find)
 }
 
 // Delete deletes an external reference:

@@ -103,27 +103,15 @@ func (s *RoleMembershipsService) Create(ctx context.Context, roleID, userUUID st
 	if userUUID, err = normalizeUUID("user uuid", userUUID); err != nil {
 		return nil, err
 	}
-	var existing *RoleMembership
-	reconcile := func(ctx context.Context) (bool, error) {
+	find := func(ctx context.Context) (*RoleMembership, error) {
 		m, err := s.Find(ctx, roleID, userUUID)
 		if IsNotFound(err) {
-			return false, nil
+			return nil, nil
 		}
-		if err != nil {
-			return false, err
-		}
-		existing = m
-		return true, nil
+		return m, err
 	}
-	var m RoleMembership
 	path := s.client.orgPath("roles", roleID, "role_memberships")
-	if _, err := s.client.send(ctx, "role_memberships.create", http.MethodPost, path, roleMembershipRequest{UserUUID: userUUID}, &m, reconcile); err != nil {
-		return nil, err
-	}
-	if existing != nil {
-		return existing, nil
-	}
-	return &m, nil
+	return create(ctx, s.client, "role_memberships.create", path, roleMembershipRequest{UserUUID: userUUID}, find)
 }
 
 // Delete removes a membership (by membership id, not user uuid):

@@ -78,26 +78,14 @@ func (s *RolesService) FindByName(ctx context.Context, name string) (*Role, erro
 // If an attempt fails in a way that may have created the role (5xx, timeout), the retry
 // first looks for a role with that name and returns it instead of creating another.
 func (s *RolesService) Create(ctx context.Context, name string) (*Role, error) {
-	var existing *Role
-	reconcile := func(ctx context.Context) (bool, error) {
+	find := func(ctx context.Context) (*Role, error) {
 		r, err := s.FindByName(ctx, name)
 		if IsNotFound(err) {
-			return false, nil
+			return nil, nil
 		}
-		if err != nil {
-			return false, err
-		}
-		existing = r
-		return true, nil
+		return r, err
 	}
-	var r Role
-	if _, err := s.client.send(ctx, "roles.create", http.MethodPost, s.client.orgPath("roles"), roleRequest{Name: name}, &r, reconcile); err != nil {
-		return nil, err
-	}
-	if existing != nil {
-		return existing, nil
-	}
-	return &r, nil
+	return create(ctx, s.client, "roles.create", s.client.orgPath("roles"), roleRequest{Name: name}, find)
 }
 
 // Update renames a role: PATCH /api/organizations/{org}/roles/{id}/ {"name"}. Route name

@@ -735,10 +735,8 @@ func (s *Server) createMembership(c *reqCtx) response {
 	if u == nil || !u.active || s.memberOf(c.org.id, userUUID) == nil {
 		return validation("invalid_input", DetailUserDoesNotExist, "")
 	}
-	for _, rm := range s.memberships {
-		if rm.roleID == roleID && rm.userUUID == userUUID {
-			return validation("invalid_input", DetailAlreadyMember, "")
-		}
+	if s.roleMembership(roleID, userUUID) != nil {
+		return validation("invalid_input", DetailAlreadyMember, "")
 	}
 	rm := s.insertMembership(roleID, userUUID)
 	return jsonResponse(http.StatusCreated, s.membershipJSON(rm))
@@ -749,6 +747,16 @@ func (s *Server) insertMembership(roleID, userUUID string) *membership {
 	rm := &membership{id: uuid.NewString(), roleID: roleID, userUUID: userUUID, joinedAt: t, updatedAt: t}
 	s.memberships = append(s.memberships, rm)
 	return rm
+}
+
+// roleMembership returns the user's membership of the role, or nil.
+func (s *Server) roleMembership(roleID, userUUID string) *membership {
+	for _, rm := range s.memberships {
+		if rm.roleID == roleID && rm.userUUID == userUUID {
+			return rm
+		}
+	}
+	return nil
 }
 
 // findMembership resolves .../roles/{role_id}/role_memberships/{id}/.
@@ -791,6 +799,12 @@ func (s *Server) deleteMembership(c *reqCtx) response {
 
 // ---- role external references ----
 
+// from reports whether x is in the organization and maps a role of provider's organization
+// providerOrg, both compared ignoring case.
+func (x *extRef) from(orgID, provider, providerOrg string) bool {
+	return x.orgID == orgID && strings.EqualFold(x.provider, provider) && strings.EqualFold(x.providerOrganizationID, providerOrg)
+}
+
 func (s *Server) listRefs(c *reqCtx) response {
 	q := c.r.URL.Query()
 	provider, providerOrg, roleFilter := q.Get("provider"), q.Get("provider_organization_id"), q.Get("role_id")
@@ -814,10 +828,10 @@ func (s *Server) listRefs(c *reqCtx) response {
 	}
 	// Ordered by provider, provider_organization_id, provider_role_slug (nulls last).
 	slices.SortStableFunc(refs, func(a, b *extRef) int {
-		if c := compareStrings(a.provider, b.provider); c != 0 {
+		if c := strings.Compare(a.provider, b.provider); c != 0 {
 			return c
 		}
-		if c := compareStrings(a.providerOrganizationID, b.providerOrganizationID); c != 0 {
+		if c := strings.Compare(a.providerOrganizationID, b.providerOrganizationID); c != 0 {
 			return c
 		}
 		switch {
@@ -828,7 +842,7 @@ func (s *Server) listRefs(c *reqCtx) response {
 		case b.providerRoleSlug == nil:
 			return -1
 		}
-		return compareStrings(*a.providerRoleSlug, *b.providerRoleSlug)
+		return strings.Compare(*a.providerRoleSlug, *b.providerRoleSlug)
 	})
 	items := []any{}
 	for _, x := range refs {
@@ -879,16 +893,12 @@ func (s *Server) createRef(c *reqCtx) response {
 		return validation("does_not_exist", fmt.Sprintf("Invalid pk %q - object does not exist.", roleStr), "role")
 	}
 	for _, x := range s.refs {
-		if x.orgID != c.org.id || !strings.EqualFold(x.provider, provider) || !strings.EqualFold(x.providerOrganizationID, providerOrg) {
-			continue
-		}
-		if slug != nil && x.providerRoleSlug != nil && strings.EqualFold(*x.providerRoleSlug, *slug) {
+		if x.from(c.org.id, provider, providerOrg) && slug != nil && x.providerRoleSlug != nil && strings.EqualFold(*x.providerRoleSlug, *slug) {
 			return validation("invalid_input", DetailRefSlugExists, "")
 		}
 	}
 	for _, x := range s.refs {
-		if x.orgID == c.org.id && strings.EqualFold(x.provider, provider) && strings.EqualFold(x.providerOrganizationID, providerOrg) &&
-			strings.EqualFold(x.providerRoleID, providerRoleID) {
+		if x.from(c.org.id, provider, providerOrg) && strings.EqualFold(x.providerRoleID, providerRoleID) {
 			return validation("invalid_input", DetailRefRoleIDExists, "")
 		}
 	}
@@ -937,17 +947,14 @@ func (s *Server) lookupRef(c *reqCtx) response {
 	provider, providerOrg := strings.TrimSpace(q.Get("provider")), strings.TrimSpace(q.Get("provider_organization_id"))
 	var found *extRef
 	for _, x := range s.refs {
-		if x.orgID != c.org.id || !strings.EqualFold(x.provider, provider) || !strings.EqualFold(x.providerOrganizationID, providerOrg) {
-			continue
-		}
-		if slug != "" && x.providerRoleSlug != nil && strings.EqualFold(*x.providerRoleSlug, slug) {
+		if x.from(c.org.id, provider, providerOrg) && slug != "" && x.providerRoleSlug != nil && strings.EqualFold(*x.providerRoleSlug, slug) {
 			found = x
 			break
 		}
 	}
 	if found == nil && roleID != "" {
 		for _, x := range s.refs {
-			if x.orgID == c.org.id && strings.EqualFold(x.provider, provider) && strings.EqualFold(x.providerOrganizationID, providerOrg) && x.providerRoleID == roleID {
+			if x.from(c.org.id, provider, providerOrg) && x.providerRoleID == roleID {
 				found = x
 				break
 			}

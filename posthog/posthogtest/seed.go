@@ -104,12 +104,11 @@ func (s *Server) AddMembership(roleID, userUUID string) posthog.RoleMembership {
 	defer s.mu.Unlock()
 	r := s.mustRole(roleID)
 	u := s.mustUser(userUUID)
-	for _, rm := range s.memberships {
-		if rm.roleID == r.id && rm.userUUID == u.uuid {
-			return convert[posthog.RoleMembership](s.membershipJSON(rm))
-		}
+	rm := s.roleMembership(r.id, u.uuid)
+	if rm == nil {
+		rm = s.insertMembership(r.id, u.uuid)
 	}
-	return convert[posthog.RoleMembership](s.membershipJSON(s.insertMembership(r.id, u.uuid)))
+	return convert[posthog.RoleMembership](s.membershipJSON(rm))
 }
 
 // RemoveMembership removes a user from a role, as a change made in PostHog's UI would, and
@@ -173,12 +172,7 @@ func (s *Server) HasMember(roleID, userUUID string) bool {
 	defer s.mu.Unlock()
 	rid, _ := parseUUID(roleID)
 	uid, _ := parseUUID(userUUID)
-	for _, rm := range s.memberships {
-		if rm.roleID == rid && rm.userUUID == uid {
-			return true
-		}
-	}
-	return false
+	return s.roleMembership(rid, uid) != nil
 }
 
 // Roles returns the organization's roles in creation order.

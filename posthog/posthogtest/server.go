@@ -127,7 +127,6 @@ type Server struct {
 	// state
 	keys        map[string]*apiKey
 	users       map[string]*user // by uuid
-	userOrder   []*user
 	orgs        map[string]*org
 	orgOrder    []*org
 	members     []*member
@@ -197,7 +196,6 @@ type role struct {
 	orgID     string
 	name      string
 	createdAt time.Time
-	createdBy *string // user uuid; nil when created with an API key
 }
 
 type membership struct {
@@ -323,7 +321,6 @@ func (s *Server) newUser(email, first, last, orgID string, level int) *user {
 		active:     true,
 	}
 	s.users[u.uuid] = u
-	s.userOrder = append(s.userOrder, u)
 	if orgID != "" {
 		t := s.now()
 		s.members = append(s.members, &member{id: uuid.NewString(), orgID: orgID, userUUID: u.uuid, level: level, joinedAt: t, updatedAt: t})

@@ -3,6 +3,7 @@ package posthogtest
 import (
 	"encoding/json"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -21,17 +22,12 @@ type wireUser struct {
 	RoleAtOrganization *string `json:"role_at_organization"`
 }
 
-// wireMember is an item of the members list.
+// wireMember is an item of the members list: the nested member's fields, then last_login and
+// is_guest.
 type wireMember struct {
-	ID            string   `json:"id"`
-	User          wireUser `json:"user"`
-	Level         int      `json:"level"`
-	JoinedAt      string   `json:"joined_at"`
-	UpdatedAt     string   `json:"updated_at"`
-	Is2FAEnabled  bool     `json:"is_2fa_enabled"`
-	HasSocialAuth bool     `json:"has_social_auth"`
-	LastLogin     *string  `json:"last_login"`
-	IsGuest       bool     `json:"is_guest"`
+	wireNestedMember
+	LastLogin *string `json:"last_login"`
+	IsGuest   bool    `json:"is_guest"`
 }
 
 // wireNestedMember is the organization_member of a role membership: last_login is absent.
@@ -55,9 +51,10 @@ type wireMembership struct {
 }
 
 type wireRole struct {
-	ID        string           `json:"id"`
-	Name      string           `json:"name"`
-	CreatedAt string           `json:"created_at"`
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	CreatedAt string `json:"created_at"`
+	// CreatedBy is always null: the fake's roles are created with an API key or seeded.
 	CreatedBy *wireUser        `json:"created_by"`
 	Members   []wireMembership `json:"members"`
 	IsDefault bool             `json:"is_default"`
@@ -135,39 +132,34 @@ func (s *Server) userJSON(u *user) wireUser {
 }
 
 func (s *Server) memberJSON(m *member) wireMember {
-	u := s.users[m.userUUID]
-	var last *string
-	if u.lastLogin != nil {
-		last = ptr(ts(*u.lastLogin))
+	out := wireMember{wireNestedMember: s.nestedMemberJSON(m)}
+	if u := s.users[m.userUUID]; u.lastLogin != nil {
+		out.LastLogin = ptr(ts(*u.lastLogin))
 	}
-	return wireMember{
+	return out
+}
+
+func (s *Server) nestedMemberJSON(m *member) wireNestedMember {
+	return wireNestedMember{
 		ID:        m.id,
-		User:      s.userJSON(u),
+		User:      s.userJSON(s.users[m.userUUID]),
 		Level:     m.level,
 		JoinedAt:  ts(m.joinedAt),
 		UpdatedAt: ts(m.updatedAt),
-		LastLogin: last,
 	}
 }
 
 func (s *Server) membershipJSON(rm *membership) wireMembership {
-	u := s.users[rm.userUUID]
 	out := wireMembership{
 		ID:        rm.id,
 		RoleID:    rm.roleID,
-		User:      s.userJSON(u),
+		User:      s.userJSON(s.users[rm.userUUID]),
 		JoinedAt:  ts(rm.joinedAt),
 		UpdatedAt: ts(rm.updatedAt),
 	}
 	if r := s.roles[rm.roleID]; r != nil {
 		if m := s.memberOf(r.orgID, rm.userUUID); m != nil {
-			out.OrganizationMember = &wireNestedMember{
-				ID:        m.id,
-				User:      s.userJSON(u),
-				Level:     m.level,
-				JoinedAt:  ts(m.joinedAt),
-				UpdatedAt: ts(m.updatedAt),
-			}
+			out.OrganizationMember = ptr(s.nestedMemberJSON(m))
 		}
 	}
 	return out
@@ -179,12 +171,6 @@ func (s *Server) roleJSON(r *role) wireRole {
 		Name:      r.name,
 		CreatedAt: ts(r.createdAt),
 		Members:   []wireMembership{},
-	}
-	if r.createdBy != nil {
-		if u := s.users[*r.createdBy]; u != nil {
-			w := s.userJSON(u)
-			out.CreatedBy = &w
-		}
 	}
 	for _, rm := range s.roleMemberships(r.id) {
 		out.Members = append(out.Members, s.membershipJSON(rm))
@@ -256,7 +242,7 @@ func (s *Server) roleMemberships(roleID string) []*membership {
 		if c := a.joinedAt.Compare(b.joinedAt); c != 0 {
 			return c
 		}
-		return compareStrings(a.id, b.id)
+		return strings.Compare(a.id, b.id)
 	})
 	return out
 }
@@ -279,16 +265,6 @@ func (s *Server) memberOf(orgID, userUUID string) *member {
 		}
 	}
 	return nil
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // convert turns a wire value into the client's type, the way the client would decode it.
