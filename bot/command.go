@@ -161,7 +161,7 @@ func ParseCommand(text string) (Command, error) {
 	case "help", "-h", "--help", "?", "usage":
 		return Command{Verb: VerbHelp}, nil
 	}
-	return Command{}, usageError("I don't know `%s`.", views.Escape(unescaper.Replace(truncateRunes(fields[0], 40))))
+	return Command{}, usageError("I don't know `%s`.", echo(fields[0]))
 }
 
 // joinRole rebuilds a role name from its words, undoing Slack's escaping.
@@ -194,7 +194,7 @@ func roleAndMention(args []string, required bool) (role, user string, err error)
 func parseRequestID(s string) (int64, error) {
 	id, err := strconv.ParseInt(strings.TrimPrefix(s, "#"), 10, 64)
 	if err != nil || id <= 0 {
-		return 0, usageError("`%s` is not a request id; ids look like `7` or `#7`.", views.Escape(unescaper.Replace(truncateRunes(s, 40))))
+		return 0, usageError("`%s` is not a request id; ids look like `7` or `#7`.", echo(s))
 	}
 	return id, nil
 }
@@ -211,8 +211,13 @@ func parseSince(s string) (time.Time, time.Duration, error) {
 	if d, err := workflow.ParseDuration(s); err == nil && d > 0 {
 		return time.Time{}, d, nil
 	}
-	return time.Time{}, 0, usageError("I can't read `%s` as a start: use a date like `2024-05-01`, an RFC 3339 time, or a look-back like `7d`.",
-		views.Escape(unescaper.Replace(truncateRunes(s, 40))))
+	return time.Time{}, 0, usageError("I can't read `%s` as a start: use a date like `2024-05-01`, an RFC 3339 time, or a look-back like `7d`.", echo(s))
+}
+
+// echo is a word the person typed, shortened and made safe to quote back
+// to them in mrkdwn.
+func echo(word string) string {
+	return views.Escape(unescaper.Replace(truncateRunes(word, 40)))
 }
 
 func truncateRunes(s string, n int) string {

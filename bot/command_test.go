@@ -99,7 +99,7 @@ func TestParseCommand(t *testing.T) {
 // FuzzParseCommand: any text gives a command or an EINVALID error with a
 // message, never a panic; what it returns is well formed.
 func FuzzParseCommand(f *testing.F) {
-	for _, s := range []string{"", "request Eng", "remove Data &amp; Analytics <@U1|a>", "cancel #7", "owners add R <@W9>",
+	for _, s := range []string{"", "request Eng", "remove Data &amp; Analytics <@U1|a>", "cancel #7", "revoke #7 done", "owners add R <@W9>",
 		"audit 7d", "audit 2024-05-01T00:00:00Z", "list", "help", "\x00", "owners remove  <@U1>", "cancel #-1", "request <@U1"} {
 		f.Add(s)
 	}
@@ -124,7 +124,7 @@ func FuzzParseCommand(f *testing.F) {
 			if c.Role == "" || !mentionRe.MatchString("<@"+c.User+">") {
 				t.Fatalf("%q: %+v", text, c)
 			}
-		case VerbCancel:
+		case VerbCancel, VerbRevoke:
 			if c.ID <= 0 {
 				t.Fatalf("%q: id %d", text, c.ID)
 			}

@@ -239,7 +239,7 @@ func (b *Bot) publishHome(ctx context.Context, user string) {
 		b.logWorkflowError(err, "list pending requests for App Home", user)
 		return
 	}
-	home := views.Home(views.HomeInput{User: user, Mine: mine, Pending: pending})
+	home := views.Home(views.HomeInput{Mine: mine, Pending: pending})
 	if _, err := b.api.PublishViewContext(ctx, slack.PublishViewContextRequest{UserID: user, View: home}); err != nil {
 		b.log.Warn().Err(err).Str("slack_user", user).Msg("views.publish")
 	}

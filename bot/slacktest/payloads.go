@@ -276,7 +276,8 @@ func (s *Server) ClickEphemeral(user string, e Ephemeral, actionID, value string
 	return json.Marshal(p)
 }
 
-// viewJSON is a view as Slack sends it back in payloads, with state.
+// viewJSON is a view as Slack describes it in payloads and Web API answers,
+// with state.
 func viewJSON(v View, state map[string]any) map[string]any {
 	var full map[string]any
 	_ = json.Unmarshal(v.JSON, &full)

@@ -758,16 +758,25 @@ func mustJSON(v any) string {
 	return string(b)
 }
 
-func (s *Server) viewResponse(v *View) apiResult {
-	var full map[string]any
-	_ = json.Unmarshal(v.JSON, &full)
-	if full == nil {
-		full = map[string]any{}
-	}
-	full["id"], full["team_id"], full["hash"], full["app_id"], full["bot_id"] = v.ID, TeamID, v.Hash, AppID, BotID
-	full["app_installed_team_id"], full["root_view_id"], full["previous_view_id"] = TeamID, v.ID, nil
-	full["state"] = map[string]any{"values": map[string]any{}}
-	return ok(map[string]any{"view": full})
+// viewResponse answers views.open, views.update and views.publish with the
+// view as Slack describes it, its state empty.
+func viewResponse(v *View) apiResult {
+	return ok(map[string]any{"view": viewJSON(*v, map[string]any{})})
+}
+
+// addViewLocked keeps a view the app opened or published.
+func (s *Server) addViewLocked(typ, user string, head viewHead, raw json.RawMessage) *View {
+	v := &View{ID: s.nextIDLocked("V"), Type: typ, Hash: s.nextIDLocked("h."), CallbackID: head.CallbackID,
+		PrivateMetadata: head.PrivateMetadata, User: user, JSON: raw}
+	s.views[v.ID] = v
+	s.viewOrder = append(s.viewOrder, v.ID)
+	return v
+}
+
+// replaceViewLocked makes v the view the app sent, with a fresh hash.
+func (s *Server) replaceViewLocked(v *View, head viewHead, raw json.RawMessage) {
+	v.JSON, v.CallbackID, v.PrivateMetadata, v.Hash = raw, head.CallbackID, head.PrivateMetadata, s.nextIDLocked("h.")
+	v.Updates++
 }
 
 func (s *Server) openView(p map[string]string) apiResult {
@@ -788,11 +797,7 @@ func (s *Server) openView(p map[string]string) apiResult {
 		return fail("expired_trigger_id")
 	}
 	delete(s.triggers, p["trigger_id"]) // a trigger opens one view
-	v := &View{ID: s.nextIDLocked("V"), Type: "modal", Hash: s.nextIDLocked("h."), CallbackID: head.CallbackID,
-		PrivateMetadata: head.PrivateMetadata, User: tr.user, JSON: raw}
-	s.views[v.ID] = v
-	s.viewOrder = append(s.viewOrder, v.ID)
-	return s.viewResponse(v)
+	return viewResponse(s.addViewLocked("modal", tr.user, head, raw))
 }
 
 func (s *Server) updateView(p map[string]string) apiResult {
@@ -809,9 +814,8 @@ func (s *Server) updateView(p map[string]string) apiResult {
 	if h := p["hash"]; h != "" && h != v.Hash {
 		return fail("hash_conflict")
 	}
-	v.JSON, v.CallbackID, v.PrivateMetadata, v.Hash = raw, head.CallbackID, head.PrivateMetadata, s.nextIDLocked("h.")
-	v.Updates++
-	return s.viewResponse(v)
+	s.replaceViewLocked(v, head, raw)
+	return viewResponse(v)
 }
 
 func (s *Server) publishView(p map[string]string) apiResult {
@@ -830,16 +834,12 @@ func (s *Server) publishView(p map[string]string) apiResult {
 	defer s.mu.Unlock()
 	if id, had := s.homes[user]; had {
 		v := s.views[id]
-		v.JSON, v.CallbackID, v.PrivateMetadata, v.Hash = raw, head.CallbackID, head.PrivateMetadata, s.nextIDLocked("h.")
-		v.Updates++
-		return s.viewResponse(v)
+		s.replaceViewLocked(v, head, raw)
+		return viewResponse(v)
 	}
-	v := &View{ID: s.nextIDLocked("V"), Type: "home", Hash: s.nextIDLocked("h."), CallbackID: head.CallbackID,
-		PrivateMetadata: head.PrivateMetadata, User: user, JSON: raw}
-	s.views[v.ID] = v
-	s.viewOrder = append(s.viewOrder, v.ID)
+	v := s.addViewLocked("home", user, head, raw)
 	s.homes[user] = v.ID
-	return s.viewResponse(v)
+	return viewResponse(v)
 }
 
 func (s *Server) getUploadURL(p map[string]string) apiResult {

@@ -16,7 +16,6 @@ const (
 
 // HomeInput is what the App Home tab shows one person.
 type HomeInput struct {
-	User    string
 	Mine    []*workflow.Request // their recent requests, newest first
 	Pending []*workflow.Request // requests waiting for their decision
 }

@@ -81,7 +81,7 @@ func RequestModal(in RequestModalInput) slack.ModalViewRequest {
 	title, submit, intro := "Request access", "Send request", "Ask for a PostHog role. Its owners will approve or deny it, and I'll tell you what they decide."
 	reasonLabel, reasonHint := "Why do you need it?", "What will you use it for? A ticket link helps the owners decide."
 	if remove {
-		title, submit = "Remove access", "Send request"
+		title = "Remove access"
 		intro = "Ask to leave a PostHog role. Its owners approve the change."
 		if subject != "" {
 			intro = fmt.Sprintf("Ask to remove %s from a PostHog role. Its owners approve the change.", Mention(subject))

@@ -231,8 +231,8 @@ func TestListsGolden(t *testing.T) {
 	golden(t, "owners", OwnersList(roleEng, []string{"U0BOB"}))
 	golden(t, "owners_changed", OwnersChanged(roleEng, "U0CAROL", true, []string{"U0BOB", "U0CAROL"}))
 	golden(t, "help", Help())
-	golden(t, "home", Home(HomeInput{User: "U0BOB", Mine: mine[1:3], Pending: []*workflow.Request{s["pending"]}}))
-	golden(t, "home_empty", Home(HomeInput{User: "U0BOB"}))
+	golden(t, "home", Home(HomeInput{Mine: mine[1:3], Pending: []*workflow.Request{s["pending"]}}))
+	golden(t, "home_empty", Home(HomeInput{}))
 }
 
 func TestListLimits(t *testing.T) {
