@@ -110,7 +110,7 @@ func ParseCommand(text string) (Command, error) {
 		if err != nil {
 			return Command{}, err
 		}
-		return Command{Verb: VerbRevoke, ID: id, Reason: truncateRunes(joinRole(args[1:]), workflow.MaxReasonLength)}, nil
+		return Command{Verb: VerbRevoke, ID: id, Reason: joinRole(args[1:])}, nil
 
 	case "roles":
 		if len(args) > 0 {

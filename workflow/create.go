@@ -35,12 +35,9 @@ func (s *Service) CreateRequest(ctx context.Context, in NewRequest) (*Request, e
 	if subjectID == "" {
 		subjectID = in.RequesterID
 	}
-	reason := strings.TrimSpace(in.Reason)
-	switch {
-	case reason == "":
-		return nil, FieldErrorf("reason", "Please give a reason.")
-	case utf8.RuneCountInString(reason) > MaxReasonLength:
-		return nil, FieldErrorf("reason", "Please keep the reason under %d characters.", MaxReasonLength)
+	reason, err := checkReason(in.Reason, "Please give a reason.")
+	if err != nil {
+		return nil, err
 	}
 	role, err := s.ResolveRole(ctx, in.Role)
 	if err != nil {
@@ -155,6 +152,19 @@ func (s *Service) CreateRequest(ctx context.Context, in NewRequest) (*Request, e
 	s.log.Info().Int64("request_id", r.ID).Str("role_id", r.RoleID).Str("slack_user", r.RequesterID).
 		Str("kind", string(r.Kind)).Str("state", string(r.State)).Msg("request created")
 	return r, nil
+}
+
+// checkReason trims a reason people typed and bounds it; ifEmpty is the
+// error message for a missing one ("" when a reason is optional).
+func checkReason(reason, ifEmpty string) (string, error) {
+	reason = strings.TrimSpace(reason)
+	switch {
+	case reason == "" && ifEmpty != "":
+		return "", FieldErrorf("reason", "%s", ifEmpty)
+	case utf8.RuneCountInString(reason) > MaxReasonLength:
+		return "", FieldErrorf("reason", "Please keep the reason under %d characters.", MaxReasonLength)
+	}
+	return reason, nil
 }
 
 func checkDuration(kind Kind, d time.Duration, rules Rules, role Role) error {

@@ -3,8 +3,6 @@ package workflow
 import (
 	"context"
 	"fmt"
-	"strings"
-	"unicode/utf8"
 )
 
 // CanDecide says whether actor may approve or deny r now: ECONFLICT when it
@@ -135,12 +133,9 @@ func (s *Service) approveTx(ctx context.Context, tx Tx, r *Request, actor, actor
 // Deny ends request id with actor's reason. Errors: EINVALID (no reason),
 // ENOTFOUND, EFORBIDDEN, ECONFLICT (already decided).
 func (s *Service) Deny(ctx context.Context, id int64, actor, reason string) (*Request, error) {
-	reason = strings.TrimSpace(reason)
-	if reason == "" {
-		return nil, FieldErrorf("reason", "Please say why you deny the request.")
-	}
-	if utf8.RuneCountInString(reason) > MaxReasonLength {
-		return nil, FieldErrorf("reason", "Please keep the reason under %d characters.", MaxReasonLength)
+	reason, err := checkReason(reason, "Please say why you deny the request.")
+	if err != nil {
+		return nil, err
 	}
 	actorEmail := s.optionalEmail(ctx, actor)
 	return s.closePending(ctx, id, actor, func(ctx context.Context, tx Tx, r *Request) (Action, EventType, error) {
@@ -205,15 +200,19 @@ func (s *Service) closePending(ctx context.Context, id int64, actor string,
 
 // Revoke ends a completed grant before its time: an owner or admin asks, the
 // removal is queued, and the request becomes revoked once PostHog agrees.
-// Errors: ENOTFOUND, EFORBIDDEN, ECONFLICT (not an active grant).
+// Errors: EINVALID (reason too long), ENOTFOUND, EFORBIDDEN, ECONFLICT (not
+// an active grant).
 func (s *Service) Revoke(ctx context.Context, id int64, actor, reason string) (*Request, error) {
-	reason = strings.TrimSpace(reason)
+	reason, err := checkReason(reason, "")
+	if err != nil {
+		return nil, err
+	}
 	if reason == "" {
 		reason = "revoked by an owner"
 	}
 	actorEmail := s.optionalEmail(ctx, actor)
 	var out *Request
-	err := s.update(ctx, func(ctx context.Context, tx Tx) error {
+	err = s.update(ctx, func(ctx context.Context, tx Tx) error {
 		r, err := tx.Request(ctx, id)
 		if err != nil {
 			return requestLookup(id, err)

@@ -343,6 +343,9 @@ func TestListsAndOwners(t *testing.T) {
 		if p, _ := h.svc.PendingFor(ctx, dave); len(p) != 0 {
 			t.Fatalf("dave sees %d pending", len(p))
 		}
+		if _, err := h.svc.Revoke(ctx, eng.ID, bob, strings.Repeat("x", workflow.MaxReasonLength+1)); workflow.ErrorField(err) != "reason" {
+			t.Fatalf("oversized revoke reason: %v", err)
+		}
 		if err := h.svc.CanDecide(ctx, eng, bob); err != nil {
 			t.Fatalf("owner cannot decide: %v", err)
 		}
