@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io/fs"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -37,11 +38,7 @@ var nameRE = regexp.MustCompile(`^([0-9]{4})_[a-z0-9_]+\.sql$`)
 // file or two files with the same number, so a mistake shows up in tests
 // rather than half-way through a production migration.
 func List(dialect string) ([]Migration, error) {
-	known := false
-	for _, d := range Dialects {
-		known = known || d == dialect
-	}
-	if !known {
+	if !slices.Contains(Dialects, dialect) {
 		return nil, fmt.Errorf("migrations: unknown dialect %q (want one of %s)", dialect, strings.Join(Dialects, ", "))
 	}
 	entries, err := fs.ReadDir(files, dialect)

@@ -91,7 +91,7 @@ func (t *tx) AppendAudit(ctx context.Context, e *workflow.AuditEntry) error {
 	t.onRollback(func() {
 		e.Seq, e.Time, e.Details, e.PrevHash, e.Hash = old.Seq, old.Time, old.Details, old.PrevHash, old.Hash
 	})
-	return appendAudit(ctx, t.idb, t.db.dialect, t.db.now(), e)
+	return appendAudit(ctx, t.btx, t.db.dialect, t.db.now(), e)
 }
 
 func appendAudit(ctx context.Context, idb bun.IDB, dialect string, now time.Time, e *workflow.AuditEntry) error {

@@ -12,7 +12,7 @@ const acceptedURLs = "sqlite:PATH, sqlite://PATH, file:PATH, postgres://… or p
 
 // target is a parsed DATABASE_URL.
 type target struct {
-	dialect string // "sqlite" or "postgres"
+	dialect string // DialectSQLite or DialectPostgres
 	path    string // sqlite: file path
 	url     string // postgres: the URL as given
 	secrets []string
@@ -39,17 +39,17 @@ func parseURL(raw string) (target, error) {
 		if path == "" {
 			return target{}, fmt.Errorf("store: sqlite URL has no file path; use %s", acceptedURLs)
 		}
-		if path == ":memory:" || strings.HasPrefix(path, ":memory:") {
+		if strings.HasPrefix(path, ":memory:") {
 			return target{}, errors.New("store: sqlite :memory: is not supported (every pooled connection would see its own empty database); use a file path")
 		}
-		return target{dialect: "sqlite", path: path}, nil
+		return target{dialect: DialectSQLite, path: path}, nil
 	case "postgres", "postgresql":
 		u, err := url.Parse(raw)
 		if err != nil {
 			// url.Error would quote the whole URL, password included.
 			return target{}, errors.New("store: cannot parse the postgres URL (are special characters in the password percent-encoded?)")
 		}
-		t := target{dialect: "postgres", url: raw}
+		t := target{dialect: DialectPostgres, url: raw}
 		if pw, ok := u.User.Password(); ok && pw != "" {
 			t.secrets = append(t.secrets, pw)
 		}

@@ -85,7 +85,7 @@ func (t *tx) EnqueueJob(ctx context.Context, j *workflow.Job) error {
 		LastError: j.LastError,
 		CreatedAt: newTime(j.CreatedAt),
 	}
-	if _, err := t.idb.NewInsert().Model(row).Returning("id").Exec(ctx); err != nil {
+	if _, err := t.btx.NewInsert().Model(row).Returning("id").Exec(ctx); err != nil {
 		return wrap("enqueue job", err)
 	}
 	j.ID = row.ID
@@ -107,7 +107,7 @@ func (db *DB) ClaimJob(ctx context.Context, kinds []workflow.JobKind, now time.T
 	now = normTime(now)
 	var claimed *workflow.Job
 	err := db.inTx(ctx, false, func(ctx context.Context, t *tx) error {
-		j, err := claimJob(ctx, t.idb, db.dialect, kinds, now, lease)
+		j, err := claimJob(ctx, t.btx, db.dialect, kinds, now, lease)
 		claimed = j
 		return err
 	})
@@ -175,7 +175,7 @@ func (t *tx) FinishJob(ctx context.Context, id int64, leaseToken string) error {
 	if err := t.writable("finish job"); err != nil {
 		return err
 	}
-	res, err := t.idb.NewDelete().Model((*jobRow)(nil)).
+	res, err := t.btx.NewDelete().Model((*jobRow)(nil)).
 		Where("id = ?", id).Where("state = ?", jobRunning).Where("lease_token = ?", leaseToken).
 		Exec(ctx)
 	return leaseResult("finish job", id, res, err)
@@ -184,38 +184,36 @@ func (t *tx) FinishJob(ctx context.Context, id int64, leaseToken string) error {
 // RetryJob puts a leased job back in the queue to run at runAt, recording
 // lastErr. ECONFLICT when the lease was lost.
 func (t *tx) RetryJob(ctx context.Context, id int64, leaseToken string, runAt time.Time, lastErr string) error {
-	if err := t.writable("retry job"); err != nil {
-		return err
-	}
 	if runAt.IsZero() {
 		runAt = t.db.now()
 	}
-	res, err := t.idb.NewUpdate().Model((*jobRow)(nil)).
-		Set("state = ?", jobQueued).
-		Set("run_at = ?", newTime(runAt)).
-		Set("last_error = ?", lastErr).
-		Set("lease_token = ''").
-		Set("lease_until = NULL").
-		Where("id = ?", id).Where("state = ?", jobRunning).Where("lease_token = ?", leaseToken).
-		Exec(ctx)
-	return leaseResult("retry job", id, res, err)
+	return t.releaseJob(ctx, "retry job", id, leaseToken, jobQueued, runAt, lastErr)
 }
 
 // FailJob parks a leased job as failed for good, recording lastErr; it stays
 // in the table for operators and JobCounts. ECONFLICT when the lease was
 // lost.
 func (t *tx) FailJob(ctx context.Context, id int64, leaseToken string, lastErr string) error {
-	if err := t.writable("fail job"); err != nil {
+	return t.releaseJob(ctx, "fail job", id, leaseToken, jobFailed, time.Time{}, lastErr)
+}
+
+// releaseJob ends the caller's lease on a running job and moves the job to
+// state with lastErr, and to runAt unless that is zero.
+func (t *tx) releaseJob(ctx context.Context, op string, id int64, leaseToken, state string, runAt time.Time, lastErr string) error {
+	if err := t.writable(op); err != nil {
 		return err
 	}
-	res, err := t.idb.NewUpdate().Model((*jobRow)(nil)).
-		Set("state = ?", jobFailed).
+	q := t.btx.NewUpdate().Model((*jobRow)(nil)).
+		Set("state = ?", state).
 		Set("last_error = ?", lastErr).
 		Set("lease_token = ''").
-		Set("lease_until = NULL").
-		Where("id = ?", id).Where("state = ?", jobRunning).Where("lease_token = ?", leaseToken).
+		Set("lease_until = NULL")
+	if !runAt.IsZero() {
+		q = q.Set("run_at = ?", newTime(runAt))
+	}
+	res, err := q.Where("id = ?", id).Where("state = ?", jobRunning).Where("lease_token = ?", leaseToken).
 		Exec(ctx)
-	return leaseResult("fail job", id, res, err)
+	return leaseResult(op, id, res, err)
 }
 
 // leaseResult turns the result of a lease-checked write into an error:
@@ -235,17 +233,15 @@ func leaseResult(op string, id int64, res interface{ RowsAffected() (int64, erro
 }
 
 // JobCounts reports queue depth at now: queued includes running jobs whose
-// lease has ended.
+// lease has ended. One statement sees one snapshot, so it needs no
+// transaction of its own.
 func (db *DB) JobCounts(ctx context.Context, now time.Time) (workflow.JobCounts, error) {
 	var c workflow.JobCounts
-	err := db.inTx(ctx, true, func(ctx context.Context, tx *tx) error {
-		t := newTime(now)
-		err := tx.idb.NewRaw(`SELECT
+	t := newTime(now)
+	err := db.read.NewRaw(`SELECT
 	COALESCE(SUM(CASE WHEN state = ? OR (state = ? AND lease_until < ?) THEN 1 ELSE 0 END), 0) AS queued,
 	COALESCE(SUM(CASE WHEN state = ? AND lease_until >= ? THEN 1 ELSE 0 END), 0) AS running,
 	COALESCE(SUM(CASE WHEN state = ? THEN 1 ELSE 0 END), 0) AS failed
 FROM jobs`, jobQueued, jobRunning, t, jobRunning, t, jobFailed).Scan(ctx, &c.Queued, &c.Running, &c.Failed)
-		return wrap("count jobs", err)
-	})
-	return c, err
+	return c, wrap("count jobs", err)
 }

@@ -168,57 +168,73 @@ func TestJobLeaseExpiry(t *testing.T) {
 func TestJobClaimConcurrent(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		const jobs, workers = 100, 20
-		var all []*workflow.Job
-		for i := range jobs {
-			all = append(all, &workflow.Job{Kind: workflow.JobExecute, RunAt: t0, Payload: fmt.Sprint(i)})
-		}
-		enqueue(t, db, all...)
-
-		var mu sync.Mutex
-		claimed := map[int64]int{}
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		for range workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				for {
-					j, err := db.ClaimJob(context.Background(), nil, t0, time.Hour)
-					if err != nil {
-						t.Errorf("ClaimJob: %v", err)
-						return
-					}
-					if j == nil {
-						return
-					}
-					mu.Lock()
-					claimed[j.ID]++
-					mu.Unlock()
-					if err := db.Update(context.Background(), func(ctx context.Context, tx workflow.Tx) error {
-						return tx.FinishJob(ctx, j.ID, j.LeaseToken)
-					}); err != nil {
-						t.Errorf("FinishJob: %v", err)
-					}
-				}
-			}()
-		}
-		close(start)
-		wg.Wait()
-		if len(claimed) != jobs {
-			t.Errorf("%d distinct jobs claimed, want %d", len(claimed), jobs)
-		}
-		for id, n := range claimed {
-			if n != 1 {
-				t.Errorf("job %d claimed %d times", id, n)
-			}
-		}
+		enqueue(t, db, dueJobs(jobs)...)
+		claimEachOnce(t, []*store.DB{db}, workers, jobs, true)
 	})
+}
+
+// dueJobs returns n execute jobs due at t0.
+func dueJobs(n int) []*workflow.Job {
+	out := make([]*workflow.Job, n)
+	for i := range out {
+		out[i] = &workflow.Job{Kind: workflow.JobExecute, RunAt: t0, Payload: fmt.Sprint(i)}
+	}
+	return out
+}
+
+// claimEachOnce starts workers goroutines together, worker w on
+// dbs[w%len(dbs)], each claiming jobs due at t0 (and finishing them when
+// finish is set) until none is left, and fails unless exactly want distinct
+// jobs were claimed, each once.
+func claimEachOnce(t *testing.T, dbs []*store.DB, workers, want int, finish bool) {
+	t.Helper()
+	var mu sync.Mutex
+	claimed := map[int64]int{}
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			db := dbs[w%len(dbs)]
+			<-start
+			for {
+				j, err := db.ClaimJob(context.Background(), nil, t0, time.Hour)
+				if err != nil {
+					t.Errorf("ClaimJob: %v", err)
+					return
+				}
+				if j == nil {
+					return
+				}
+				mu.Lock()
+				claimed[j.ID]++
+				mu.Unlock()
+				if !finish {
+					continue
+				}
+				if err := db.Update(context.Background(), func(ctx context.Context, tx workflow.Tx) error {
+					return tx.FinishJob(ctx, j.ID, j.LeaseToken)
+				}); err != nil {
+					t.Errorf("FinishJob: %v", err)
+				}
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if len(claimed) != want {
+		t.Errorf("%d distinct jobs claimed, want %d", len(claimed), want)
+	}
+	for id, n := range claimed {
+		if n != 1 {
+			t.Errorf("job %d claimed %d times", id, n)
+		}
+	}
 }
 
 func TestNotifyJobsInOrderPerRequest(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		ctx := context.Background()
 		notify := func(req int64, payload string) *workflow.Job {
 			return &workflow.Job{Kind: workflow.JobNotify, RequestID: req, Payload: payload, RunAt: t0}
 		}
@@ -271,6 +287,5 @@ func TestNotifyJobsInOrderPerRequest(t *testing.T) {
 		if j == nil || j.Payload != "a3" {
 			t.Fatalf("after lease expiry claimed %+v, want a3", j)
 		}
-		_ = ctx
 	})
 }

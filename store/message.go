@@ -31,7 +31,7 @@ func (t *tx) PutMessageRef(ctx context.Context, m workflow.MessageRef) error {
 		m.CreatedAt = t.db.now()
 	}
 	row := &messageRefRow{RequestID: m.RequestID, Channel: m.Channel, TS: m.TS, CreatedAt: newTime(m.CreatedAt)}
-	_, err := t.idb.NewInsert().Model(row).
+	_, err := t.btx.NewInsert().Model(row).
 		On("CONFLICT (request_id, channel) DO UPDATE").
 		Set("ts = EXCLUDED.ts").
 		Exec(ctx)
@@ -44,7 +44,7 @@ func (t *tx) PutMessageRef(ctx context.Context, m workflow.MessageRef) error {
 // MessageRefs lists the Slack messages about a request, oldest first.
 func (t *tx) MessageRefs(ctx context.Context, requestID int64) ([]workflow.MessageRef, error) {
 	var rows []messageRefRow
-	err := t.idb.NewSelect().Model(&rows).
+	err := t.btx.NewSelect().Model(&rows).
 		Where("m.request_id = ?", requestID).
 		Order("m.created_at", "m.channel").
 		Scan(ctx)

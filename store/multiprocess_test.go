@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/accessbot/accessbot/store"
 	"github.com/accessbot/accessbot/store/storetest"
@@ -63,40 +62,7 @@ func TestJobClaimAcrossProcesses(t *testing.T) {
 	storetest.EachURL(t, func(t *testing.T, url string) {
 		dbs := openHandles(t, url, 3)
 		const jobs = 60
-		for i := range jobs {
-			enqueue(t, dbs[0], &workflow.Job{Kind: workflow.JobExecute, RunAt: t0, Payload: fmt.Sprint(i)})
-		}
-		var mu sync.Mutex
-		claimed := map[int64]int{}
-		var wg sync.WaitGroup
-		for w := range 9 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				db := dbs[w%len(dbs)]
-				for {
-					j, err := db.ClaimJob(context.Background(), nil, t0, time.Hour)
-					if err != nil {
-						t.Errorf("ClaimJob: %v", err)
-						return
-					}
-					if j == nil {
-						return
-					}
-					mu.Lock()
-					claimed[j.ID]++
-					mu.Unlock()
-				}
-			}()
-		}
-		wg.Wait()
-		if len(claimed) != jobs {
-			t.Errorf("%d distinct jobs claimed, want %d", len(claimed), jobs)
-		}
-		for id, n := range claimed {
-			if n != 1 {
-				t.Errorf("job %d claimed %d times", id, n)
-			}
-		}
+		enqueue(t, dbs[0], dueJobs(jobs)...)
+		claimEachOnce(t, dbs, 9, jobs, false)
 	})
 }

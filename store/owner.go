@@ -24,7 +24,7 @@ type ownerOverrideRow struct {
 // role when ""), oldest change first.
 func (t *tx) OwnerOverrides(ctx context.Context, roleID string) ([]workflow.OwnerOverride, error) {
 	var rows []ownerOverrideRow
-	q := t.idb.NewSelect().Model(&rows)
+	q := t.btx.NewSelect().Model(&rows)
 	if roleID != "" {
 		q = q.Where("o.role_id = ?", roleID)
 	}
@@ -54,7 +54,7 @@ func (t *tx) PutOwnerOverride(ctx context.Context, o workflow.OwnerOverride) err
 		o.ChangedAt = t.db.now()
 	}
 	row := &ownerOverrideRow{RoleID: o.RoleID, UserID: o.UserID, Present: o.Present, ChangedBy: o.ChangedBy, ChangedAt: newTime(o.ChangedAt)}
-	_, err := t.idb.NewInsert().Model(row).
+	_, err := t.btx.NewInsert().Model(row).
 		On("CONFLICT (role_id, user_id) DO UPDATE").
 		Set("present = EXCLUDED.present").
 		Set("changed_by = EXCLUDED.changed_by").

@@ -162,7 +162,7 @@ func (t *tx) InsertRequest(ctx context.Context, r *workflow.Request) error {
 	}
 	id, version, created, updated := r.ID, r.Version, r.CreatedAt, r.UpdatedAt
 	t.onRollback(func() { r.ID, r.Version, r.CreatedAt, r.UpdatedAt = id, version, created, updated })
-	return insertRequest(ctx, t.idb, t.db.now(), r)
+	return insertRequest(ctx, t.btx, t.db.now(), r)
 }
 
 func insertRequest(ctx context.Context, idb bun.IDB, now time.Time, r *workflow.Request) error {
@@ -194,7 +194,7 @@ func roleLabel(r *workflow.Request) string {
 
 // Request returns one request with its approvals. ENOTFOUND.
 func (t *tx) Request(ctx context.Context, id int64) (*workflow.Request, error) {
-	return findRequest(ctx, t.idb, id)
+	return findRequest(ctx, t.btx, id)
 }
 
 func findRequest(ctx context.Context, idb bun.IDB, id int64) (*workflow.Request, error) {
@@ -216,7 +216,7 @@ func findRequest(ctx context.Context, idb bun.IDB, id int64) (*workflow.Request,
 // ordered by ID (descending when f.NewestFirst). Approvals of all of them
 // are loaded with one more query.
 func (t *tx) FindRequests(ctx context.Context, f workflow.RequestFilter) ([]*workflow.Request, error) {
-	return findRequests(ctx, t.idb, f)
+	return findRequests(ctx, t.btx, f)
 }
 
 func findRequests(ctx context.Context, idb bun.IDB, f workflow.RequestFilter) ([]*workflow.Request, error) {
@@ -319,14 +319,15 @@ func (t *tx) UpdateRequest(ctx context.Context, r *workflow.Request) error {
 	}
 	version, updated := r.Version, r.UpdatedAt
 	t.onRollback(func() { r.Version, r.UpdatedAt = version, updated })
-	return updateRequest(ctx, t.idb, t.db.now(), r)
+	return updateRequest(ctx, t.btx, t.db.now(), r)
 }
 
+// updateRequest sets r.UpdatedAt and r.Version only once the row is
+// written, so a failed update leaves them as they were.
 func updateRequest(ctx context.Context, idb bun.IDB, now time.Time, r *workflow.Request) error {
-	prevUpdated := r.UpdatedAt
-	r.UpdatedAt = now
 	normRequestTimes(r)
 	row := newRequestRow(r)
+	row.UpdatedAt = newTime(now)
 	res, err := idb.NewUpdate().Model(row).
 		Column(requestMutableColumns...).
 		Set("version = version + 1").
@@ -334,17 +335,14 @@ func updateRequest(ctx context.Context, idb bun.IDB, now time.Time, r *workflow.
 		Where("version = ?", r.Version).
 		Exec(ctx)
 	if err != nil {
-		r.UpdatedAt = prevUpdated
 		if isUnique(err) {
 			return conflictf(err, "%s already has an open %s request for role %s.", r.SubjectID, r.Kind, roleLabel(r))
 		}
 		return wrap("update request", err)
 	}
 	if n, err := res.RowsAffected(); err != nil {
-		r.UpdatedAt = prevUpdated
 		return wrap("update request", err)
 	} else if n == 0 {
-		r.UpdatedAt = prevUpdated
 		exists, err := idb.NewSelect().Model((*requestRow)(nil)).Where("r.id = ?", r.ID).Exists(ctx)
 		if err != nil {
 			return wrap("update request", err)
@@ -354,6 +352,7 @@ func updateRequest(ctx context.Context, idb bun.IDB, now time.Time, r *workflow.
 		}
 		return conflictf(nil, "Request #%d was changed by someone else in the meantime.", r.ID)
 	}
+	r.UpdatedAt = row.UpdatedAt.Time()
 	r.Version++
 	return nil
 }
@@ -369,7 +368,7 @@ func (t *tx) InsertApproval(ctx context.Context, a workflow.Approval) error {
 		a.At = t.db.now()
 	}
 	row := &approvalRow{RequestID: a.RequestID, ApproverID: a.ApproverID, ApproverEmail: a.ApproverEmail, ApprovedAt: newTime(a.At)}
-	if _, err := t.idb.NewInsert().Model(row).Returning("id").Exec(ctx); err != nil {
+	if _, err := t.btx.NewInsert().Model(row).Returning("id").Exec(ctx); err != nil {
 		switch {
 		case isUnique(err):
 			return conflictf(err, "%s has already approved request #%d.", a.ApproverID, a.RequestID)
@@ -382,30 +381,25 @@ func (t *tx) InsertApproval(ctx context.Context, a workflow.Approval) error {
 }
 
 // CountRequestsByState reports how many requests are in each state; every
-// state is present, with 0 when none.
+// state is present, with 0 when none. Like JobCounts it is one statement,
+// read without a transaction of its own.
 func (db *DB) CountRequestsByState(ctx context.Context) (map[workflow.State]int64, error) {
+	var rows []struct {
+		State string `bun:"state"`
+		N     int64  `bun:"n"`
+	}
+	if err := db.read.NewSelect().Model((*requestRow)(nil)).
+		ColumnExpr("r.state AS state, COUNT(*) AS n").
+		Group("r.state").
+		Scan(ctx, &rows); err != nil && !noRows(err) {
+		return nil, wrap("count requests", err)
+	}
 	out := make(map[workflow.State]int64, len(workflow.AllStates))
-	err := db.inTx(ctx, true, func(ctx context.Context, t *tx) error {
-		var rows []struct {
-			State string `bun:"state"`
-			N     int64  `bun:"n"`
-		}
-		if err := t.idb.NewSelect().Model((*requestRow)(nil)).
-			ColumnExpr("r.state AS state, COUNT(*) AS n").
-			Group("r.state").
-			Scan(ctx, &rows); err != nil && !noRows(err) {
-			return wrap("count requests", err)
-		}
-		for _, s := range workflow.AllStates {
-			out[s] = 0
-		}
-		for _, r := range rows {
-			out[workflow.State(r.State)] = r.N
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
+	for _, s := range workflow.AllStates {
+		out[s] = 0
+	}
+	for _, r := range rows {
+		out[workflow.State(r.State)] = r.N
 	}
 	return out, nil
 }

@@ -18,7 +18,7 @@ type settingRow struct {
 // Setting reads a small named value; ok is false when it was never set.
 func (t *tx) Setting(ctx context.Context, key string) (string, bool, error) {
 	var row settingRow
-	if err := t.idb.NewSelect().Model(&row).Where("s.key = ?", key).Scan(ctx); err != nil {
+	if err := t.btx.NewSelect().Model(&row).Where("s.key = ?", key).Scan(ctx); err != nil {
 		if noRows(err) {
 			return "", false, nil
 		}
@@ -33,7 +33,7 @@ func (t *tx) PutSetting(ctx context.Context, key, value string) error {
 		return err
 	}
 	row := &settingRow{Key: key, Value: value, UpdatedAt: newTime(t.db.now())}
-	_, err := t.idb.NewInsert().Model(row).
+	_, err := t.btx.NewInsert().Model(row).
 		On("CONFLICT (key) DO UPDATE").
 		Set("value = EXCLUDED.value").
 		Set("updated_at = EXCLUDED.updated_at").

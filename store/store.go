@@ -2,10 +2,12 @@
 // log in SQLite (the default, pure Go) or PostgreSQL (for several replicas),
 // through bun. It implements workflow.Store.
 //
-// Every exported method opens a transaction and calls small private helpers
-// that take a bun.IDB, so several steps share one transaction. Row structs
-// stay in this package and convert to and from workflow types. Unique
-// violations become workflow ECONFLICT errors and missing rows ENOTFOUND.
+// Update, View and ClaimJob open a transaction and call small private
+// helpers that take a bun.IDB, so several steps share one transaction;
+// one-statement reads (counts, the audit log) go straight to the read
+// pool. Row structs stay in this package and convert to and from workflow
+// types. Unique violations become workflow ECONFLICT errors and missing rows
+// ENOTFOUND.
 package store
 
 import (
@@ -275,7 +277,7 @@ func (db *DB) txOnce(ctx context.Context, readOnly bool, fn func(ctx context.Con
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}
-	t := &tx{db: db, btx: btx, idb: btx, readOnly: readOnly}
+	t := &tx{db: db, btx: btx, readOnly: readOnly}
 	committed := false
 	defer func() {
 		if !committed {
@@ -299,8 +301,7 @@ func (db *DB) now() time.Time { return normTime(db.clock.Now()) }
 // tx is one transaction. It implements workflow.Tx.
 type tx struct {
 	db       *DB
-	btx      bun.Tx
-	idb      bun.IDB // btx; helpers take the interface
+	btx      bun.Tx // helpers take it as a bun.IDB
 	readOnly bool
 	// undo restores the caller's values that methods changed, run in
 	// reverse when the transaction does not commit.

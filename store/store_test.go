@@ -72,6 +72,17 @@ func insert(t testing.TB, db *store.DB, r *workflow.Request) *workflow.Request {
 	return r
 }
 
+// get reads request id back, failing the test on error.
+func get(t testing.TB, db *store.DB, id int64) *workflow.Request {
+	t.Helper()
+	var r *workflow.Request
+	update(t, db, func(ctx context.Context, tx workflow.Tx) (err error) {
+		r, err = tx.Request(ctx, id)
+		return err
+	})
+	return r
+}
+
 func TestOpenRejectsUnknownSchemes(t *testing.T) {
 	t.Parallel()
 	cases := []struct {

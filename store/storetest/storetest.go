@@ -36,14 +36,14 @@ const pgMaxConns = 4
 // connection to :memory: would see its own empty database.
 func Open(t testing.TB, opts ...store.Option) *store.DB {
 	t.Helper()
-	return open(t, SQLiteURL(t), opts)
+	return open(t, sqliteURL(t), opts)
 }
 
 // OpenPostgres returns a migrated database in a fresh PostgreSQL schema of
 // the server at baseURL, dropped when the test ends.
 func OpenPostgres(t testing.TB, baseURL string, opts ...store.Option) *store.DB {
 	t.Helper()
-	return open(t, PostgresURL(t, baseURL), append([]store.Option{store.WithMaxOpenConns(pgMaxConns)}, opts...))
+	return open(t, postgresURL(t, baseURL), append([]store.Option{store.WithMaxOpenConns(pgMaxConns)}, opts...))
 }
 
 // Each runs fn as subtest "sqlite" on a database from Open and, when
@@ -66,24 +66,24 @@ func Each(t *testing.T, fn func(t *testing.T, db *store.DB), opts ...store.Optio
 func EachURL(t *testing.T, fn func(t *testing.T, databaseURL string)) {
 	t.Helper()
 	t.Run("sqlite", func(t *testing.T) {
-		fn(t, SQLiteURL(t))
+		fn(t, sqliteURL(t))
 	})
 	if base := os.Getenv(EnvPostgresURL); base != "" {
 		t.Run("postgres", func(t *testing.T) {
-			fn(t, PostgresURL(t, base))
+			fn(t, postgresURL(t, base))
 		})
 	}
 }
 
-// SQLiteURL returns the URL of a new SQLite file under t.TempDir().
-func SQLiteURL(t testing.TB) string {
+// sqliteURL returns the URL of a new SQLite file under t.TempDir().
+func sqliteURL(t testing.TB) string {
 	return "sqlite:" + filepath.Join(t.TempDir(), "accessbot.db")
 }
 
-// PostgresURL creates a uniquely named schema on the server at baseURL and
+// postgresURL creates a uniquely named schema on the server at baseURL and
 // returns baseURL with search_path set to it, so everything a test creates
 // lands there. The schema is dropped when the test ends.
-func PostgresURL(t testing.TB, baseURL string) string {
+func postgresURL(t testing.TB, baseURL string) string {
 	t.Helper()
 	schema := "test_" + randomHex(t, 8)
 	admin, err := sql.Open("pgx", baseURL)
