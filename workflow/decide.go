@@ -146,7 +146,7 @@ func (s *Service) approveTx(ctx context.Context, tx Tx, r *Request, actor, actor
 		return "", err
 	}
 	if r.Kind == KindExtend {
-		return s.Grants().applyExtensionTx(ctx, tx, r)
+		return s.Grants().applyExtensionTx(ctx, tx, r, actorEmail)
 	}
 	return EventApproved, s.enqueue(ctx, tx, &Job{Kind: JobExecute, RequestID: r.ID})
 }

@@ -228,7 +228,7 @@ func minTime(a, b time.Time) time.Time {
 
 // applyExtensionTx carries out an approved extension: it moves its grant's
 // end and completes, or fails when the grant has ended meanwhile.
-func (g *Grants) applyExtensionTx(ctx context.Context, tx Tx, ext *Request) (EventType, error) {
+func (g *Grants) applyExtensionTx(ctx context.Context, tx Tx, ext *Request, actorEmail string) (EventType, error) {
 	s := g.s
 	now := s.Now()
 	if err := ext.moveTo(StateExecuting); err != nil {
@@ -262,7 +262,7 @@ func (g *Grants) applyExtensionTx(ctx context.Context, tx Tx, ext *Request) (Eve
 	if err := tx.UpdateRequest(ctx, grant); err != nil {
 		return "", stale(err)
 	}
-	if err := s.auditRequest(ctx, tx, grant, ext.DecidedBy, "", ActionGrantExtended, map[string]any{
+	if err := s.auditRequest(ctx, tx, grant, ext.DecidedBy, actorEmail, ActionGrantExtended, map[string]any{
 		"from": from.Format(time.RFC3339), "to": to.Format(time.RFC3339), "extension_request": ext.ID,
 		"requested": DurationText(ext.Duration), "capped": !to.Equal(from.Add(ext.Duration))}); err != nil {
 		return "", err

@@ -93,7 +93,7 @@ func doneButton(id int64) *slack.ButtonBlockElement {
 // done buttons. now is when the warning is sent.
 func ExpiryWarning(r *workflow.Request, now time.Time) Message {
 	left := r.RevokeAt.Sub(now).Round(time.Minute)
-	s := fmt.Sprintf(":hourglass: Your access to *%s* (%s) ends %s (in about %s).", Escape(r.RoleName), r.Ref(), Date(r.RevokeAt), leftText(left))
+	s := fmt.Sprintf(":hourglass: Your access to *%s* (%s) ends %s (in %s).", Escape(r.RoleName), r.Ref(), Date(r.RevokeAt), leftText(left))
 	id := strconv.FormatInt(r.ID, 10)
 	extend := slack.NewButtonBlockElement(ActionExtend, id, plain("Extend")).WithStyle(slack.StylePrimary)
 	blocks := []slack.Block{
@@ -106,9 +106,9 @@ func ExpiryWarning(r *workflow.Request, now time.Time) Message {
 
 func leftText(d time.Duration) string {
 	if d < time.Minute {
-		return "a minute"
+		return "less than a minute"
 	}
-	return strings.ToLower(DurationLabel(d.Truncate(time.Minute)))
+	return "about " + strings.ToLower(DurationLabel(d.Truncate(time.Minute)))
 }
 
 // RevocationOverdue alarms owners and admins: a grant outlives its end
