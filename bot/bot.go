@@ -16,6 +16,7 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -118,6 +119,12 @@ type Config struct {
 	MaxBodyBytes int64
 	// HTTPClient posts to Slack's response_url; nil: a client with a 10s timeout.
 	HTTPClient *http.Client
+	// Unpaced turns off pacing notification calls to Slack's tiers (for a
+	// fake Slack without limits); Retry-After is still honoured.
+	Unpaced bool
+	// Dropped, when set, is told about every notification given up for
+	// good, with Slack's error code ("channel_not_found"), for a metric.
+	Dropped func(reason string)
 }
 
 // Bot is the Slack adapter. Its handlers are safe for concurrent use.
@@ -137,6 +144,13 @@ type Bot struct {
 	dms  map[string]string // Slack user id → DM channel id
 
 	bg tracker
+
+	socketMode atomic.Bool  // RunSocketMode was started
+	sockets    atomic.Int64 // open Socket Mode connections
+	replays    replayCache  // signed HTTP bodies seen in the last five minutes
+	pace       *pacer       // spaces Web API calls to Slack's tiers
+	copyLocks  keyedMutex   // one copy update per request at a time
+	dropped    func(reason string)
 }
 
 // New checks cfg and returns a Bot.
@@ -156,6 +170,8 @@ func New(cfg Config) (*Bot, error) {
 		maxBody:   cfg.MaxBodyBytes,
 		hc:        cfg.HTTPClient,
 		dms:       map[string]string{},
+		pace:      newPacer(!cfg.Unpaced),
+		dropped:   cfg.Dropped,
 	}
 	if b.work <= 0 {
 		b.work = DefaultWorkTimeout

@@ -20,7 +20,8 @@ import (
 const modalLookupBudget = 1500 * time.Millisecond
 
 // onCommand acknowledges an `/access` command. Help and usage errors are
-// answered in the ack; everything else runs after it.
+// answered in the ack; decisions (cancel, revoke, extend, done) are
+// committed before it; everything else runs after it.
 func (b *Bot) onCommand(received time.Time, cmd slack.SlashCommand) (ack, error) {
 	a := ack{kind: KindCommand}
 	if cmd.UserID == "" {
@@ -35,6 +36,14 @@ func (b *Bot) onCommand(received time.Time, cmd slack.SlashCommand) (ack, error)
 	switch c.Verb {
 	case VerbHelp:
 		a.body = ephemeralBody(views.Help())
+	case VerbCancel:
+		b.commitThen(received, "cancel request", t, b.cancel(t, c.ID))
+	case VerbRevoke:
+		b.commitThen(received, "revoke grant", t, b.revoke(t, c.ID, c.Reason))
+	case VerbExtend:
+		b.commitThen(received, "extend grant", t, b.extend(t, c.ID, c.Duration))
+	case VerbDone:
+		b.commitThen(received, "end grant", t, b.done(t, c.ID))
 	case VerbRequest, VerbRemove:
 		kind := workflow.KindAdd
 		if c.Verb == VerbRemove {
@@ -73,23 +82,6 @@ func (b *Bot) runCommand(ctx context.Context, t target, c Command) {
 			return
 		}
 		b.reply(ctx, t, views.PendingList(reqs, overdue))
-
-	case VerbCancel:
-		r, err := b.wf.Cancel(ctx, c.ID, user)
-		if err != nil {
-			b.replyError(ctx, t, "cancel request", err)
-			return
-		}
-		b.reply(ctx, t, views.Text(fmt.Sprintf(":heavy_minus_sign: Cancelled %s (%s).", r.Ref(), views.Escape(r.RoleName))))
-
-	case VerbRevoke:
-		b.revoke(ctx, t, c.ID, c.Reason)
-
-	case VerbExtend:
-		b.extend(ctx, t, c.ID, c.Duration)
-
-	case VerbDone:
-		b.done(ctx, t, c.ID)
 
 	case VerbRoles:
 		roles, err := b.wf.RoleDetails(ctx)
@@ -258,44 +250,66 @@ func (b *Bot) publishHome(ctx context.Context, user string) {
 
 // revoke ends grant id for an owner or admin, or retries its overdue
 // revocation.
-func (b *Bot) revoke(ctx context.Context, t target, id int64, reason string) {
-	r, err := b.wf.Grants().Revoke(ctx, id, t.user, reason)
-	if err != nil {
-		b.replyError(ctx, t, "revoke grant", err)
-		return
+func (b *Bot) revoke(t target, id int64, reason string) commitment {
+	return func(ctx context.Context) (func(context.Context), error) {
+		r, err := b.wf.Grants().Revoke(ctx, id, t.user, reason)
+		if err != nil {
+			return nil, err
+		}
+		return func(ctx context.Context) {
+			if r.Overdue() {
+				b.reply(ctx, t, views.Text(fmt.Sprintf(":arrows_counterclockwise: Retrying the overdue revocation of %s (%s on %s) now; you'll hear when PostHog takes it.",
+					r.Ref(), views.Mention(r.SubjectID), views.Escape(r.RoleName))))
+				return
+			}
+			b.reply(ctx, t, views.Text(fmt.Sprintf(":hourglass_flowing_sand: Revoking %s: %s leaves %s shortly; the requester will be told.",
+				r.Ref(), views.Mention(r.SubjectID), views.Escape(r.RoleName))))
+		}, nil
 	}
-	if r.Overdue() {
-		b.reply(ctx, t, views.Text(fmt.Sprintf(":arrows_counterclockwise: Retrying the overdue revocation of %s (%s on %s) now; you'll hear when PostHog takes it.",
-			r.Ref(), views.Mention(r.SubjectID), views.Escape(r.RoleName))))
-		return
-	}
-	b.reply(ctx, t, views.Text(fmt.Sprintf(":hourglass_flowing_sand: Revoking %s: %s leaves %s shortly; the requester will be told.",
-		r.Ref(), views.Mention(r.SubjectID), views.Escape(r.RoleName))))
 }
 
 // extend asks for more time on the caller's grant id.
-func (b *Bot) extend(ctx context.Context, t target, id int64, d time.Duration) {
-	r, err := b.wf.Grants().Extend(ctx, id, t.user, d)
-	if err != nil {
-		b.replyError(ctx, t, "extend grant", err)
-		return
+func (b *Bot) extend(t target, id int64, d time.Duration) commitment {
+	return func(ctx context.Context) (func(context.Context), error) {
+		r, err := b.wf.Grants().Extend(ctx, id, t.user, d)
+		if err != nil {
+			return nil, err
+		}
+		return func(ctx context.Context) {
+			if r.State == workflow.StatePending {
+				b.reply(ctx, t, views.Text(fmt.Sprintf(":outbox_tray: I asked the owners of *%s* to extend #%d by %s (request %s). I'll tell you when they decide.",
+					views.Escape(r.RoleName), id, strings.ToLower(views.DurationLabel(r.Duration)), r.Ref())))
+				return
+			}
+			// Auto-approved: the holder's DM with the new end comes with
+			// the notification.
+			b.reply(ctx, t, views.Text(fmt.Sprintf(":white_check_mark: Extension %s of #%d: %s.", r.Ref(), id, views.StateLabel(r.State))))
+		}, nil
 	}
-	if r.State == workflow.StatePending {
-		b.reply(ctx, t, views.Text(fmt.Sprintf(":outbox_tray: I asked the owners of *%s* to extend #%d by %s (request %s). I'll tell you when they decide.",
-			views.Escape(r.RoleName), id, strings.ToLower(views.DurationLabel(r.Duration)), r.Ref())))
-		return
-	}
-	// Auto-approved: the holder's DM with the new end comes with the
-	// notification.
-	b.reply(ctx, t, views.Text(fmt.Sprintf(":white_check_mark: Extension %s of #%d: %s.", r.Ref(), id, views.StateLabel(r.State))))
 }
 
 // done ends the caller's own grant id.
-func (b *Bot) done(ctx context.Context, t target, id int64) {
-	r, err := b.wf.Grants().Done(ctx, id, t.user)
-	if err != nil {
-		b.replyError(ctx, t, "end grant", err)
-		return
+func (b *Bot) done(t target, id int64) commitment {
+	return func(ctx context.Context) (func(context.Context), error) {
+		r, err := b.wf.Grants().Done(ctx, id, t.user)
+		if err != nil {
+			return nil, err
+		}
+		return func(ctx context.Context) {
+			b.reply(ctx, t, views.Text(fmt.Sprintf(":wave: Ending %s now: you leave *%s* in PostHog shortly.", r.Ref(), views.Escape(r.RoleName))))
+		}, nil
 	}
-	b.reply(ctx, t, views.Text(fmt.Sprintf(":wave: Ending %s now: you leave *%s* in PostHog shortly.", r.Ref(), views.Escape(r.RoleName))))
+}
+
+// cancel withdraws the caller's request id.
+func (b *Bot) cancel(t target, id int64) commitment {
+	return func(ctx context.Context) (func(context.Context), error) {
+		r, err := b.wf.Cancel(ctx, id, t.user)
+		if err != nil {
+			return nil, err
+		}
+		return func(ctx context.Context) {
+			b.reply(ctx, t, views.Text(fmt.Sprintf(":heavy_minus_sign: Cancelled %s (%s).", r.Ref(), views.Escape(r.RoleName))))
+		}, nil
+	}
 }

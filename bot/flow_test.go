@@ -3,6 +3,7 @@ package bot_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"sync"
@@ -352,8 +353,8 @@ func TestTwoApprovalsNeeded(t *testing.T) {
 func TestNotifyRetryDoesNotDMTwice(t *testing.T) {
 	h := newHarness(t)
 	// The first DM to an owner is rate limited: the notification is retried
-	// (RetryBase is 1ms here), and nobody gets two copies.
-	h.slack.RateLimitNext("chat.postMessage", 2, time.Second)
+	// (Retry-After 0 and RetryBase 1ms here), and nobody gets two copies.
+	h.slack.RateLimitNext("chat.postMessage", 2, 0)
 	r := h.request(alice, "Engineering", "please", "1h")
 	for _, ch := range []string{slacktest.DMChannel(bob), slacktest.DMChannel(carol), channel, slacktest.DMChannel(alice)} {
 		if n := len(h.slack.Messages(ch)); n != 1 {
@@ -378,18 +379,72 @@ func TestNotifyRetryDoesNotDMTwice(t *testing.T) {
 func TestNotifyReturnsErrorsOnlyForRetries(t *testing.T) {
 	h := newHarness(t)
 	r := h.request(alice, "Engineering", "please", "1h")
+	ctx := context.Background()
 	ev := workflow.Event{Type: workflow.EventApprovalRecorded, Request: r, Owners: []string{bob, carol}}
+	// stale makes every copy look out of date, as after a state change.
+	stale := func() {
+		refs, _ := h.svc.Messages(ctx, r.ID)
+		for _, ref := range refs {
+			ref.Shown = "old"
+			if err := h.svc.RecordMessage(ctx, ref); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	stale()
 	h.slack.FailNext("chat.update", 1, "message_not_found")
-	if err := h.bot.Notify(context.Background(), ev); err != nil {
+	if err := h.bot.Notify(ctx, ev); err != nil {
 		t.Errorf("permanent failure returned %v", err)
 	}
-	h.slack.RateLimitNext("chat.update", 1, time.Second)
-	if err := h.bot.Notify(context.Background(), ev); err == nil {
-		t.Error("rate limit not returned")
+	stale()
+	h.slack.RateLimitNext("chat.update", 1, 7*time.Second)
+	err := h.bot.Notify(ctx, ev)
+	var temp *workflow.TemporaryError
+	if !errors.As(err, &temp) || temp.RetryAfter != 7*time.Second {
+		t.Errorf("rate limit returned %v, want a temporary error carrying Retry-After 7s", err)
 	}
-	h.slack.FailNext("chat.update", 1, "internal_error")
-	if err := h.bot.Notify(context.Background(), ev); err == nil {
-		t.Error("internal_error not returned")
+	// Slack's Retry-After holds chat.update back: no call is spent on a 429.
+	before := len(h.slack.CallsTo("chat.update"))
+	if err := h.bot.Notify(ctx, ev); !workflow.IsTemporary(err) {
+		t.Errorf("during Retry-After: %v", err)
+	}
+	if n := len(h.slack.CallsTo("chat.update")) - before; n != 0 {
+		t.Errorf("%d chat.update calls during Retry-After", n)
+	}
+}
+
+func TestNotifyUpdatesEachCopyOnceToItsLatestState(t *testing.T) {
+	h := newHarness(t)
+	r := h.request(alice, "Engineering", "please", "1h")
+	ctx := context.Background()
+	owners := []string{bob, carol}
+	h.slack.ResetCalls()
+	// Three events about one state: the copies are rewritten once.
+	for _, typ := range []workflow.EventType{workflow.EventApprovalRecorded, workflow.EventApprovalRecorded, workflow.EventCancelled} {
+		if err := h.bot.Notify(ctx, workflow.Event{Type: typ, Request: r, Owners: owners}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(h.slack.CallsTo("chat.update")); n != 0 {
+		t.Errorf("%d chat.update calls while every copy already shows the state", n)
+	}
+	r, err := h.svc.Cancel(ctx, r.ID, alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := h.bot.Notify(ctx, workflow.Event{Type: workflow.EventCancelled, Request: r, Owners: owners}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	refs, _ := h.svc.Messages(ctx, r.ID)
+	if n := len(h.slack.CallsTo("chat.update")); n != len(refs) {
+		t.Errorf("%d chat.update calls for %d copies and one state change", n, len(refs))
+	}
+	for _, ref := range refs {
+		if m, _ := h.slack.Message(ref.Channel, ref.TS); !strings.Contains(string(m.Blocks), "ancel") || m.Updates != 1 {
+			t.Errorf("%s: %d updates, %s", ref.Channel, m.Updates, m.Blocks)
+		}
 	}
 }
 
@@ -427,8 +482,10 @@ func TestOtherNotifications(t *testing.T) {
 	// A failed execution: requester and owners hear why.
 	failed := *r
 	failed.State, failed.FailureReason, failed.DecidedBy = workflow.StateFailed, "PostHog said no", bob
-	if err := h.bot.Notify(ctx, workflow.Event{Type: workflow.EventFailed, Request: &failed, Owners: owners}); err != nil {
-		t.Fatal(err)
+	for _, aud := range []workflow.Audience{workflow.AudienceAll, workflow.AudienceRequester} {
+		if err := h.bot.Notify(ctx, workflow.Event{Type: workflow.EventFailed, Request: &failed, Owners: owners, Audience: aud}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, who := range []string{alice, bob, carol} {
 		msgs := h.slack.Messages(slacktest.DMChannel(who))
@@ -459,8 +516,10 @@ func TestOutcomesFromTheScheduler(t *testing.T) {
 			h := newHarness(t)
 			r := h.request(alice, "Engineering", "please", "1h")
 			c.apply(r)
-			if err := h.bot.Notify(context.Background(), workflow.Event{Type: c.ev, Request: r, Owners: []string{bob, carol}}); err != nil {
-				t.Fatal(err)
+			for _, aud := range []workflow.Audience{workflow.AudienceAll, workflow.AudienceRequester} {
+				if err := h.bot.Notify(context.Background(), workflow.Event{Type: c.ev, Request: r, Owners: []string{bob, carol}, Audience: aud}); err != nil {
+					t.Fatal(err)
+				}
 			}
 			for _, ch := range []string{slacktest.DMChannel(bob), slacktest.DMChannel(carol), channel} {
 				m := h.approverMessage(r, ch)

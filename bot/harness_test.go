@@ -79,6 +79,12 @@ func withBudget(d time.Duration) harnessOption {
 	return func(_ *workflow.Config, b *bot.Config) { b.SubmitBudget = d }
 }
 
+// unpaced turns off the bot's pacing to Slack's tiers (the fake has no
+// limits unless a test sets them).
+func unpaced() harnessOption {
+	return func(_ *workflow.Config, b *bot.Config) { b.Unpaced = true }
+}
+
 // observed collects what the bot reports to Config.Observe.
 type observed struct {
 	mu   sync.Mutex

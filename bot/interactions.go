@@ -56,100 +56,126 @@ func requestID(value string) (int64, error) {
 	return id, nil
 }
 
-// onBlockActions acknowledges button clicks and menu choices at once and
-// acts on them afterwards. Modals are opened first thing after the ack:
-// the trigger_id is valid for three seconds.
+// onBlockActions acts on the first action of a click (Slack sends one; a
+// payload carrying more is not from Slack's UI). A decision — Approve,
+// Cancel, Extend, I'm done, retry a revocation — is committed to the
+// database before the click is acknowledged, within the ack budget, so an
+// acknowledged click survives a crash; what the clicker is told comes after
+// the ack. Modals are opened first thing after the ack: the trigger_id is
+// valid for three seconds.
 func (b *Bot) onBlockActions(received time.Time, cb *slack.InteractionCallback) error {
 	t := clickTarget(cb)
-	// Read every action before acting on any, so a malformed payload is
-	// refused whole.
-	type job struct {
-		what string
-		fn   func(ctx context.Context)
+	actions := cb.ActionCallback.BlockActions
+	if len(actions) == 0 {
+		return nil
 	}
-	var jobs []job
-	for _, act := range cb.ActionCallback.BlockActions {
-		switch act.ActionID {
-		case views.ActionApprove, views.ActionDeny, views.ActionCancel:
-			id, err := requestID(act.Value)
-			if err != nil {
-				return err
-			}
-			switch act.ActionID {
-			case views.ActionApprove:
-				jobs = append(jobs, job{"approve", func(ctx context.Context) { b.approve(ctx, cb, t, id) }})
-			case views.ActionDeny:
-				jobs = append(jobs, job{"open deny modal", func(ctx context.Context) { b.openDenyModal(ctx, cb.TriggerID, t, id) }})
-			default:
-				jobs = append(jobs, job{"cancel", func(ctx context.Context) { b.cancel(ctx, cb, t, id) }})
-			}
-		case views.ActionExtend, views.ActionDone, views.ActionRetryRevoke:
-			id, err := requestID(act.Value)
-			if err != nil {
-				return err
-			}
-			switch act.ActionID {
-			case views.ActionExtend:
-				jobs = append(jobs, job{"extend", func(ctx context.Context) { b.extend(ctx, t, id, 0) }})
-			case views.ActionDone:
-				jobs = append(jobs, job{"done", func(ctx context.Context) {
-					b.done(ctx, t, id)
-					if fromHome(cb) {
-						b.publishHome(ctx, t.user)
-					}
-				}})
-			default:
-				jobs = append(jobs, job{"retry revocation", func(ctx context.Context) {
-					b.revoke(ctx, t, id, "")
-					if fromHome(cb) {
-						b.publishHome(ctx, t.user)
-					}
-				}})
-			}
-		case views.ActionNewRequest:
-			jobs = append(jobs, job{"open request modal", func(ctx context.Context) {
-				b.openRequestModal(ctx, received, cb.TriggerID, t, workflow.KindAdd, "", "")
-			}})
-		case views.ActionRoleSelect:
-			if cb.View.CallbackID == views.CallbackRequest && cb.View.ID != "" {
-				value := act.SelectedOption.Value
-				jobs = append(jobs, job{"refresh request modal", func(ctx context.Context) { b.refreshRequestModal(ctx, cb, value) }})
-			}
-		default:
-			b.log.Debug().Str("action_id", act.ActionID).Msg("ignored action")
+	if len(actions) > 1 {
+		b.log.Warn().Int("actions", len(actions)).Str("slack_user", t.user).Msg("block_actions with several actions; acting on the first only")
+	}
+	act := actions[0]
+	switch act.ActionID {
+	case views.ActionApprove, views.ActionDeny, views.ActionCancel, views.ActionExtend, views.ActionDone, views.ActionRetryRevoke:
+		id, err := requestID(act.Value)
+		if err != nil {
+			return err
 		}
-	}
-	for _, j := range jobs {
-		b.spawn(j.what, j.fn)
+		switch act.ActionID {
+		case views.ActionApprove:
+			b.commitThen(received, "approve", t, func(ctx context.Context) (func(context.Context), error) {
+				r, err := b.wf.Approve(ctx, id, t.user)
+				if err != nil {
+					return nil, err
+				}
+				// Every stored copy of the approver message is updated by
+				// the notification the approval queued.
+				return func(ctx context.Context) {
+					switch {
+					case fromHome(cb):
+						b.publishHome(ctx, t.user)
+					case cb.Container.IsEphemeral:
+						b.reply(ctx, t, views.Text(fmt.Sprintf(":white_check_mark: You approved %s.", r.Ref())))
+					}
+				}, nil
+			})
+		case views.ActionDeny:
+			b.spawn("open deny modal", func(ctx context.Context) { b.openDenyModal(ctx, cb.TriggerID, t, id) })
+		case views.ActionCancel:
+			b.commitThen(received, "cancel", t, func(ctx context.Context) (func(context.Context), error) {
+				if _, err := b.wf.Cancel(ctx, id, t.user); err != nil {
+					return nil, err
+				}
+				return func(ctx context.Context) {
+					if fromHome(cb) {
+						b.publishHome(ctx, t.user)
+					}
+				}, nil
+			})
+		case views.ActionExtend:
+			b.commitThen(received, "extend grant", t, b.extend(t, id, 0))
+		case views.ActionDone:
+			b.commitThen(received, "end grant", t, b.home(cb, t, b.done(t, id)))
+		default:
+			b.commitThen(received, "revoke grant", t, b.home(cb, t, b.revoke(t, id, "")))
+		}
+	case views.ActionNewRequest:
+		b.spawn("open request modal", func(ctx context.Context) {
+			b.openRequestModal(ctx, received, cb.TriggerID, t, workflow.KindAdd, "", "")
+		})
+	case views.ActionRoleSelect:
+		if cb.View.CallbackID == views.CallbackRequest && cb.View.ID != "" {
+			value := act.SelectedOption.Value
+			b.spawn("refresh request modal", func(ctx context.Context) { b.refreshRequestModal(ctx, cb, value) })
+		}
+	default:
+		b.log.Debug().Str("action_id", act.ActionID).Msg("ignored action")
 	}
 	return nil
 }
 
-func (b *Bot) approve(ctx context.Context, cb *slack.InteractionCallback, t target, id int64) {
-	r, err := b.wf.Approve(ctx, id, t.user)
-	if err != nil {
-		// Refused (not an owner, own request, already decided): only the
-		// clicker hears about it, and nothing changed.
-		b.replyError(ctx, t, "approve", err)
-		return
-	}
-	switch {
-	case fromHome(cb):
-		b.publishHome(ctx, t.user)
-	case cb.Container.IsEphemeral:
-		b.reply(ctx, t, views.Text(fmt.Sprintf(":white_check_mark: You approved %s.", r.Ref())))
-	}
-	// Every stored copy of the approver message is updated by the
-	// notification the approval queued.
+// commitment is a state change made before the ack; it returns what to do
+// after the ack (tell the clicker, refresh their App Home).
+type commitment func(ctx context.Context) (after func(ctx context.Context), err error)
+
+// tooSlowMessage is what the clicker hears when the database did not
+// answer within the ack budget: the change was rolled back.
+const tooSlowMessage = "That took too long, so nothing changed. Please try again."
+
+// commitThen runs commit now, bounded by the ack budget counted from when
+// Slack sent the request, and the follow-up (or the refusal) after the ack.
+func (b *Bot) commitThen(received time.Time, what string, t target, commit commitment) {
+	ctx, cancel := context.WithDeadline(context.Background(), received.Add(b.budget))
+	after, err := commit(ctx)
+	timedOut := err != nil && ctx.Err() != nil
+	cancel()
+	b.spawn(what, func(ctx context.Context) {
+		switch {
+		case timedOut:
+			b.log.Warn().Err(err).Str("slack_user", t.user).Msg(what + " ran out of time before the ack")
+			b.reply(ctx, t, views.Error(tooSlowMessage))
+		case err != nil:
+			// Refused (not an owner, own request, already decided): only
+			// the clicker hears about it, and nothing changed.
+			b.replyError(ctx, t, what, err)
+		case after != nil:
+			after(ctx)
+		}
+	})
 }
 
-func (b *Bot) cancel(ctx context.Context, cb *slack.InteractionCallback, t target, id int64) {
-	if _, err := b.wf.Cancel(ctx, id, t.user); err != nil {
-		b.replyError(ctx, t, "cancel", err)
-		return
-	}
-	if fromHome(cb) {
-		b.publishHome(ctx, t.user)
+// home adds an App Home refresh to c's follow-up when the click came from
+// the Home tab.
+func (b *Bot) home(cb *slack.InteractionCallback, t target, c commitment) commitment {
+	return func(ctx context.Context) (func(context.Context), error) {
+		after, err := c(ctx)
+		if err != nil || !fromHome(cb) {
+			return after, err
+		}
+		return func(ctx context.Context) {
+			if after != nil {
+				after(ctx)
+			}
+			b.publishHome(ctx, t.user)
+		}, nil
 	}
 }
 

@@ -73,7 +73,7 @@ func TestAckLatencyUnderLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("load test")
 	}
-	h := newHarness(t)
+	h := newHarness(t, unpaced())
 	const requesters, concurrency = 60, 16
 	ctx := context.Background()
 	var pending []*workflow.Request

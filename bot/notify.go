@@ -6,16 +6,26 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/slack-go/slack"
+
 	"github.com/accessbot/accessbot/bot/views"
 	"github.com/accessbot/accessbot/workflow"
 )
 
-// Notify tells people what happened to a request (workflow.Notifier). It
-// returns an error only when trying again later could help (Slack rate
-// limits, 5xx, timeouts); a delivery that cannot work (a deleted message, a
-// channel the bot left) is logged and skipped. A retried delivery does not
-// DM anybody twice: approver copies already stored for the request are
-// skipped, and copies are updated before anybody is DMed.
+// Notify tells people what happened to a request (workflow.Notifier).
+//
+// Every call is paced to Slack's tiers. It returns nil, a
+// *workflow.TemporaryError carrying Slack's Retry-After when Slack
+// rate-limits or briefly fails (the job comes back then), or a permanent
+// error. A delivery that cannot work for one recipient (a deleted message,
+// a channel the bot left) is logged as an error, counted, and skipped, and
+// the others still get theirs.
+//
+// A retried delivery does not DM anybody twice and does not rewrite a copy
+// that already shows the request's latest state: approver copies already
+// posted are skipped, and each stored copy remembers what it shows. The
+// requester's DM about a decision comes in its own delivery
+// (AudienceRequester), so it never waits on the approvers' copies.
 func (b *Bot) Notify(ctx context.Context, e workflow.Event) error {
 	if e.Type == workflow.EventDrift {
 		if e.Drift == nil {
@@ -28,21 +38,25 @@ func (b *Bot) Notify(ctx context.Context, e workflow.Event) error {
 		b.log.Warn().Str("event", string(e.Type)).Msg("notification without a request")
 		return nil
 	}
+	if e.Audience == workflow.AudienceRequester {
+		m, ok := views.RequesterUpdate(e.Type, r)
+		if !ok {
+			return nil
+		}
+		return b.dropPermanent(b.dmNotify(ctx, r.RequesterID, m), "DM requester", r.RequesterID, r.ID)
+	}
 	switch e.Type {
 	case workflow.EventCreated:
 		return b.notifyCreated(ctx, r, e.Owners)
 	case workflow.EventReminder:
 		return b.remind(ctx, r, e.Owners)
 	case workflow.EventApprovalRecorded:
-		return b.updateCopies(ctx, r, e.Owners)
+		return b.syncCopies(ctx, r, e.Owners)
 	case workflow.EventExpiryWarning:
 		if !r.Active() || r.RevokeQueued {
 			return nil // ended meanwhile
 		}
-		if _, _, err := b.dm(ctx, r.SubjectID, views.ExpiryWarning(r, time.Now())); err != nil {
-			return b.sendFailed(err, "DM expiry warning", r.SubjectID, r.ID)
-		}
-		return nil
+		return b.dropPermanent(b.dmNotify(ctx, r.SubjectID, views.ExpiryWarning(r, time.Now())), "DM expiry warning", r.SubjectID, r.ID)
 	case workflow.EventRevocationOverdue:
 		if !r.Overdue() {
 			return nil // PostHog took it meanwhile
@@ -50,19 +64,13 @@ func (b *Bot) Notify(ctx context.Context, e workflow.Event) error {
 		return b.toOwners(ctx, e.Owners, views.RevocationOverdue(r), "revocation overdue")
 	case workflow.EventApproved, workflow.EventDenied, workflow.EventCancelled, workflow.EventExpired,
 		workflow.EventCompleted, workflow.EventRevoked, workflow.EventFailed, workflow.EventExtended:
-		if err := b.updateCopies(ctx, r, e.Owners); err != nil {
+		if err := b.syncCopies(ctx, r, e.Owners); err != nil {
 			return err
 		}
-		var errs []error
-		if m, ok := views.RequesterUpdate(e.Type, r); ok {
-			if _, _, err := b.dm(ctx, r.RequesterID, m); err != nil {
-				errs = append(errs, b.sendFailed(err, "DM requester", r.RequesterID, r.ID))
-			}
-		}
 		if e.Type == workflow.EventFailed && r.Kind != workflow.KindExtend {
-			errs = append(errs, b.toOwners(ctx, deciders(r, e.Owners), views.OwnersFailure(r), "failure"))
+			return b.toOwners(ctx, deciders(r, e.Owners), views.OwnersFailure(r), "failure")
 		}
-		return errors.Join(errs...)
+		return nil
 	}
 	b.log.Debug().Str("event", string(e.Type)).Msg("notification not shown in Slack")
 	return nil
@@ -80,93 +88,163 @@ func deciders(r *workflow.Request, owners []string) []string {
 	return out
 }
 
-// sendFailed logs a failed Slack call and returns it when it is worth a retry.
-func (b *Bot) sendFailed(err error, doing, user string, requestID int64) error {
-	if retryable(err) {
-		b.log.Warn().Err(err).Str("slack_user", user).Int64("request_id", requestID).Msg(doing + " failed; will retry")
-		return fmt.Errorf("%s %s: %w", doing, user, err)
+// dropPermanent logs and counts a delivery that can never work and
+// swallows it; a temporary error is returned for the job to retry.
+func (b *Bot) dropPermanent(err error, doing, user string, requestID int64) error {
+	if err == nil || workflow.IsTemporary(err) || errors.Is(err, context.Canceled) {
+		return err
 	}
-	b.log.Error().Err(err).Str("slack_user", user).Int64("request_id", requestID).Msg(doing + " failed")
+	b.log.Error().Err(err).Str("slack_user", user).Int64("request_id", requestID).Str("doing", doing).Msg("notification failed for good; dropped")
+	if b.dropped != nil {
+		b.dropped(slackErrorCode(err))
+	}
 	return nil
 }
 
+// dmChannelPaced is dmChannel for notifications: paced, with typed errors.
+func (b *Bot) dmChannelPaced(ctx context.Context, user string) (string, error) {
+	b.dmMu.Lock()
+	ch, ok := b.dms[user]
+	b.dmMu.Unlock()
+	if ok {
+		return ch, nil
+	}
+	err := b.call(ctx, "conversations.open", "", func(ctx context.Context) error {
+		var err error
+		ch, err = b.dmChannel(ctx, user)
+		return err
+	})
+	return ch, err
+}
+
+// dmNotify posts m to user's DM, paced.
+func (b *Bot) dmNotify(ctx context.Context, user string, m views.Message) error {
+	_, _, err := b.postNotify(ctx, user, m)
+	return err
+}
+
+func (b *Bot) postNotify(ctx context.Context, user string, m views.Message) (channel, ts string, err error) {
+	ch, err := b.dmChannelPaced(ctx, user)
+	if err != nil {
+		return "", "", err
+	}
+	return b.post(ctx, ch, m)
+}
+
+// post sends m to channel with chat.postMessage, paced.
+func (b *Bot) post(ctx context.Context, channel string, m views.Message) (ch, ts string, err error) {
+	err = b.call(ctx, "chat.postMessage", channel, func(ctx context.Context) error {
+		var err error
+		ch, ts, err = b.api.PostMessageContext(ctx, channel, m.Options()...)
+		return err
+	})
+	return ch, ts, err
+}
+
 // notifyCreated sends the approver message to each owner and the approvals
-// channel, and the requester their own copy, storing every one.
+// channel, and the requester their own copy, storing every one with what
+// it shows.
 func (b *Bot) notifyCreated(ctx context.Context, r *workflow.Request, owners []string) error {
 	refs, err := b.wf.Messages(ctx, r.ID)
 	if err != nil {
-		return fmt.Errorf("read message refs of request %d: %w", r.ID, err)
+		return &workflow.TemporaryError{Err: fmt.Errorf("read message refs of request %d: %w", r.ID, err)}
 	}
 	sent := map[string]bool{}
 	for _, ref := range refs {
 		sent[ref.Channel] = true
 	}
-	var errs []error
-	post := func(channel, who string, m views.Message) {
-		if sent[channel] {
-			return // delivered by an earlier attempt
+	var temp error
+	deliver := func(channel, who string, m views.Message) {
+		if sent[channel] || temp != nil {
+			return // delivered by an earlier attempt, or Slack is refusing now
 		}
-		ch, ts, err := b.api.PostMessageContext(ctx, channel, m.Options()...)
+		ch, ts, err := b.post(ctx, channel, m)
 		if err != nil {
-			errs = append(errs, b.sendFailed(err, "post approver message", who, r.ID))
+			temp = b.dropPermanent(err, "post approver message", who, r.ID)
 			return
 		}
 		sent[channel] = true
-		if err := b.wf.RecordMessage(ctx, workflow.MessageRef{RequestID: r.ID, Channel: ch, TS: ts}); err != nil {
-			errs = append(errs, fmt.Errorf("record message of request %d: %w", r.ID, err))
+		if err := b.wf.RecordMessage(ctx, workflow.MessageRef{RequestID: r.ID, Channel: ch, TS: ts, Shown: shown(m)}); err != nil {
+			temp = &workflow.TemporaryError{Err: fmt.Errorf("record message of request %d: %w", r.ID, err)}
 		}
 	}
 	msg := views.ApproverMessage(r, views.ApproverOptions{})
 	for _, owner := range deciders(r, owners) {
-		ch, err := b.dmChannel(ctx, owner)
+		ch, err := b.dmChannelPaced(ctx, owner)
 		if err != nil {
-			errs = append(errs, b.sendFailed(err, "open DM", owner, r.ID))
+			if temp = b.dropPermanent(err, "open DM", owner, r.ID); temp != nil {
+				return temp
+			}
 			continue
 		}
-		post(ch, owner, msg)
+		deliver(ch, owner, msg)
 	}
 	if b.approvals != "" {
-		post(b.approvals, b.approvals, msg)
+		deliver(b.approvals, b.approvals, msg)
 	}
-	ch, err := b.dmChannel(ctx, r.RequesterID)
+	ch, err := b.dmChannelPaced(ctx, r.RequesterID)
 	if err != nil {
-		errs = append(errs, b.sendFailed(err, "open DM", r.RequesterID, r.ID))
-	} else {
-		post(ch, r.RequesterID, views.RequesterMessage(r, owners))
+		if err := b.dropPermanent(err, "open DM", r.RequesterID, r.ID); err != nil {
+			return err
+		}
+		return temp
 	}
-	return errors.Join(errs...)
+	deliver(ch, r.RequesterID, views.RequesterMessage(r, owners))
+	return temp
 }
 
-// updateCopies rewrites every stored message about r to show where it is
-// now: the requester's own copy as theirs, every other as the approver
-// message (without buttons once decided).
-func (b *Bot) updateCopies(ctx context.Context, r *workflow.Request, owners []string) error {
+// syncCopies brings every stored message about r to r's state: the
+// requester's own copy as theirs, every other as the approver message
+// (without buttons once decided). r is read when the delivery starts, and
+// one request's deliveries run one at a time (the job queue orders them,
+// and copyLocks within this process), so whichever event's delivery runs
+// first shows the newest state and the later ones find nothing left to do:
+// a copy whose Shown already matches is not touched. It stops at the first
+// rate limit (the next copy would hit it too) and returns it.
+func (b *Bot) syncCopies(ctx context.Context, r *workflow.Request, owners []string) error {
+	unlock := b.copyLocks.lock(r.ID)
+	defer unlock()
 	refs, err := b.wf.Messages(ctx, r.ID)
 	if err != nil {
-		return fmt.Errorf("read message refs of request %d: %w", r.ID, err)
+		return &workflow.TemporaryError{Err: fmt.Errorf("read message refs of request %d: %w", r.ID, err)}
 	}
 	if len(refs) == 0 {
 		return nil
 	}
-	requesterDM, err := b.dmChannel(ctx, r.RequesterID)
+	requesterDM, err := b.dmChannelPaced(ctx, r.RequesterID)
 	if err != nil {
-		if err := b.sendFailed(err, "open DM", r.RequesterID, r.ID); err != nil {
+		if err := b.dropPermanent(err, "open DM", r.RequesterID, r.ID); err != nil {
 			return err
 		}
 	}
 	approver := views.ApproverMessage(r, views.ApproverOptions{})
 	requester := views.RequesterMessage(r, owners)
-	var errs []error
 	for _, ref := range refs {
 		m := approver
 		if ref.Channel == requesterDM {
 			m = requester
 		}
-		if _, _, _, err := b.api.UpdateMessageContext(ctx, ref.Channel, ref.TS, m.Options()...); err != nil {
-			errs = append(errs, b.sendFailed(err, "chat.update in "+ref.Channel, "", r.ID))
+		want := shown(m)
+		if ref.Shown == want {
+			continue
+		}
+		err := b.call(ctx, "chat.update", ref.Channel, func(ctx context.Context) error {
+			_, _, _, err := b.api.UpdateMessageContext(ctx, ref.Channel, ref.TS, m.Options()...)
+			return err
+		})
+		if err != nil {
+			if err := b.dropPermanent(err, "update a copy in "+ref.Channel, "", r.ID); err != nil {
+				return err
+			}
+			// Gone for good (deleted, channel archived): remember it so it
+			// is not tried again.
+		}
+		ref.Shown = want
+		if err := b.wf.RecordMessage(ctx, ref); err != nil {
+			return &workflow.TemporaryError{Err: fmt.Errorf("record message of request %d: %w", r.ID, err)}
 		}
 	}
-	return errors.Join(errs...)
+	return nil
 }
 
 // remind DMs each owner a fresh approver message, with the buttons, and
@@ -177,23 +255,23 @@ func (b *Bot) remind(ctx context.Context, r *workflow.Request, owners []string) 
 	}
 	refs, err := b.wf.Messages(ctx, r.ID)
 	if err != nil {
-		return fmt.Errorf("read message refs of request %d: %w", r.ID, err)
+		return &workflow.TemporaryError{Err: fmt.Errorf("read message refs of request %d: %w", r.ID, err)}
 	}
 	old := map[string]string{}
 	for _, ref := range refs {
 		old[ref.Channel] = ref.TS
 	}
 	msg := views.ApproverMessage(r, views.ApproverOptions{Reminder: true})
-	var errs []error
 	for _, owner := range deciders(r, owners) {
-		ch, ts, err := b.dm(ctx, owner, msg)
+		ch, ts, err := b.postNotify(ctx, owner, msg)
 		if err != nil {
-			errs = append(errs, b.sendFailed(err, "DM reminder", owner, r.ID))
+			if err := b.dropPermanent(err, "DM reminder", owner, r.ID); err != nil {
+				return err
+			}
 			continue
 		}
-		if err := b.wf.RecordMessage(ctx, workflow.MessageRef{RequestID: r.ID, Channel: ch, TS: ts}); err != nil {
-			errs = append(errs, fmt.Errorf("record reminder of request %d: %w", r.ID, err))
-			continue
+		if err := b.wf.RecordMessage(ctx, workflow.MessageRef{RequestID: r.ID, Channel: ch, TS: ts, Shown: shown(msg)}); err != nil {
+			return &workflow.TemporaryError{Err: fmt.Errorf("record reminder of request %d: %w", r.ID, err)}
 		}
 		if prev, ok := old[ch]; ok && prev != ts {
 			if _, _, err := b.api.DeleteMessageContext(ctx, ch, prev); err != nil {
@@ -201,16 +279,25 @@ func (b *Bot) remind(ctx context.Context, r *workflow.Request, owners []string) 
 			}
 		}
 	}
-	return errors.Join(errs...)
+	return nil
 }
 
 // toOwners DMs m to each owner.
 func (b *Bot) toOwners(ctx context.Context, owners []string, m views.Message, what string) error {
-	var errs []error
 	for _, o := range owners {
-		if _, _, err := b.dm(ctx, o, m); err != nil {
-			errs = append(errs, b.sendFailed(err, "DM "+what, o, 0))
+		if err := b.dropPermanent(b.dmNotify(ctx, o, m), "DM "+what, o, 0); err != nil {
+			return err
 		}
 	}
-	return errors.Join(errs...)
+	return nil
+}
+
+// slackErrorCode is Slack's error code in err ("channel_not_found"), or
+// "other": a bounded label for the dropped-notifications metric.
+func slackErrorCode(err error) string {
+	var se slack.SlackErrorResponse
+	if errors.As(err, &se) && se.Err != "" {
+		return se.Err
+	}
+	return "other"
 }

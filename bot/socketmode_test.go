@@ -115,7 +115,7 @@ func TestSocketMode(t *testing.T) {
 	}
 
 	// Slack asks for a reconnect; the bot comes back.
-	if err := h.slack.DisconnectSocket(); err != nil {
+	if err := h.slack.DisconnectSocket(0); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)

@@ -22,7 +22,8 @@ import (
 //	POST /slack/events        Events API (url_verification, app_home_opened)
 //
 // Every request is verified with the signing secret before anything in it
-// is read.
+// is read (except Slack's ssl_check, answered with an empty 200), and a
+// signed request seen before is acknowledged without being acted on again.
 func (b *Bot) Routes(r *mux.Router) {
 	r.Handle("/slack/commands", b.endpoint(KindCommand, b.httpCommand)).Methods(http.MethodPost)
 	r.Handle("/slack/interactions", b.endpoint(KindBlockActions, b.httpInteraction)).Methods(http.MethodPost)
@@ -77,10 +78,23 @@ func (b *Bot) endpoint(defaultKind string, handle func(received time.Time, body 
 			http.Error(w, "bad request", http.StatusBadRequest)
 			return
 		}
+		if isSSLCheck(body) {
+			// Before the signature: Slack's certificate check is answered
+			// with an empty 200 and nothing else happens.
+			log.Debug().Msg("ssl_check answered")
+			w.WriteHeader(http.StatusOK)
+			return
+		}
 		if err := b.verify(r.Header, body); err != nil {
 			outcome = OutcomeRejected
 			log.Warn().Str("reason", err.Error()).Str("remote", r.RemoteAddr).Msg("slack request rejected: signature")
 			http.Error(w, "invalid signature", http.StatusUnauthorized)
+			return
+		}
+		if !b.replays.firstTime(r.Header, body, received) {
+			outcome = OutcomeRejected
+			log.Warn().Str("remote", r.RemoteAddr).Msg("slack request ignored: the same signed request was already handled")
+			w.WriteHeader(http.StatusOK)
 			return
 		}
 

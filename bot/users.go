@@ -12,15 +12,17 @@ import (
 )
 
 // Users resolves Slack users' emails with users.info (scope
-// users:read.email), remembering answers for a while. It implements
-// workflow.Users.
+// users:read.email), remembering answers for a while: after ttl an answer
+// is still given at once while a fresh one is fetched behind it. It
+// implements workflow.Users.
 type Users struct {
 	api *slack.Client
 	ttl time.Duration
 	now func() time.Time
 
-	mu    sync.Mutex
-	cache map[string]cachedEmail
+	mu         sync.Mutex
+	cache      map[string]cachedEmail
+	refreshing map[string]bool
 }
 
 type cachedEmail struct {
@@ -35,7 +37,7 @@ func NewUsers(client *slack.Client, ttl time.Duration) *Users {
 	if ttl <= 0 {
 		ttl = time.Minute
 	}
-	return &Users{api: client, ttl: ttl, now: time.Now, cache: map[string]cachedEmail{}}
+	return &Users{api: client, ttl: ttl, now: time.Now, cache: map[string]cachedEmail{}, refreshing: map[string]bool{}}
 }
 
 // Email returns the Slack user's email. ENOTFOUND when Slack has none (no
@@ -44,10 +46,33 @@ func NewUsers(client *slack.Client, ttl time.Duration) *Users {
 func (u *Users) Email(ctx context.Context, slackUserID string) (string, error) {
 	u.mu.Lock()
 	c, ok := u.cache[slackUserID]
+	refreshing := u.refreshing[slackUserID]
+	age := u.now().Sub(c.at)
+	if ok && age >= u.ttl && age < staleEmailAge && !refreshing {
+		// Answer at once from the cache and refresh behind: a decision
+		// waiting on users.info would delay the click's acknowledgement.
+		u.refreshing[slackUserID] = true
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, _ = u.lookup(ctx, slackUserID)
+			u.mu.Lock()
+			delete(u.refreshing, slackUserID)
+			u.mu.Unlock()
+		}()
+	}
 	u.mu.Unlock()
-	if ok && u.now().Sub(c.at) < u.ttl {
+	if ok && age < staleEmailAge {
 		return c.email, nil
 	}
+	return u.lookup(ctx, slackUserID)
+}
+
+// staleEmailAge is how long a cached email is still used (while a fresh one
+// is fetched) after its ttl.
+const staleEmailAge = 24 * time.Hour
+
+func (u *Users) lookup(ctx context.Context, slackUserID string) (string, error) {
 	user, err := u.api.GetUserInfoContext(ctx, slackUserID)
 	if err != nil {
 		var se slack.SlackErrorResponse

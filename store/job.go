@@ -136,15 +136,16 @@ WHERE id = (
 		b.WriteString("\n\tAND c.kind IN (?)")
 		args = append(args, bun.List(ks))
 	}
-	// An older notify job of the same request that is still waiting or
-	// running holds the newer ones back; a failed one does not.
+	// An older notify job (of the same notify kind) of the same request
+	// that is still waiting or running holds the newer ones back; a failed
+	// one does not.
 	b.WriteString(`
-	AND NOT (c.kind = ? AND c.request_id <> 0 AND EXISTS (
+	AND NOT (c.kind IN (?) AND c.request_id <> 0 AND EXISTS (
 		SELECT 1 FROM jobs AS o
-		WHERE o.kind = ? AND o.request_id = c.request_id AND o.id < c.id AND o.state IN (?, ?)))
+		WHERE o.kind = c.kind AND o.request_id = c.request_id AND o.id < c.id AND o.state IN (?, ?)))
 	ORDER BY c.run_at, c.id
 	LIMIT 1`)
-	args = append(args, string(workflow.JobNotify), string(workflow.JobNotify), jobQueued, jobRunning)
+	args = append(args, bun.List([]string{string(workflow.JobNotify), string(workflow.JobNotifyRequester)}), jobQueued, jobRunning)
 	if dialect == DialectPostgres {
 		b.WriteString("\n\tFOR UPDATE OF c SKIP LOCKED")
 	}

@@ -16,6 +16,10 @@ type NewRequest struct {
 	Role        string // PostHog role name or id
 	Reason      string
 	Duration    time.Duration // 0 = permanent; must be 0 for removals
+	// ViewID is the Slack view (modal) submitted, when there is one: a view
+	// creates at most one request, so a re-submitted or replayed
+	// submission returns the request the first one created.
+	ViewID string
 }
 
 // CreateRequest validates and stores a request, tells the owners, and — for
@@ -25,6 +29,9 @@ type NewRequest struct {
 // ECONFLICT (an open request for the same thing exists), EUNAVAILABLE
 // (PostHog or Slack did not answer).
 func (s *Service) CreateRequest(ctx context.Context, in NewRequest) (*Request, error) {
+	if r, done, err := s.submittedView(ctx, in.ViewID); done || err != nil {
+		return r, err
+	}
 	if !in.Kind.Valid() {
 		return nil, Errorf(EINVALID, "Unknown request kind %q.", in.Kind)
 	}
@@ -115,6 +122,7 @@ func (s *Service) CreateRequest(ctx context.Context, in NewRequest) (*Request, e
 		CreatedAt:         now,
 		UpdatedAt:         now,
 		ExpiresAt:         now.Add(rules.PendingExpiry),
+		viewID:            in.ViewID,
 	}
 	if rules.ReminderAfter > 0 && rules.ReminderAfter < rules.PendingExpiry {
 		r.RemindAt = now.Add(rules.ReminderAfter)
@@ -153,6 +161,14 @@ func (s *Service) submit(ctx context.Context, r *Request, rules Rules) (*Request
 				return errRetry{err}
 			}
 			return fmt.Errorf("insert request: %w", err)
+		}
+		if req.viewID != "" {
+			if err := tx.PutViewSubmission(ctx, req.viewID, req.ID); err != nil {
+				if ErrorCode(err) == ECONFLICT {
+					return errRetry{err} // the same view, submitted twice at once
+				}
+				return fmt.Errorf("record view submission: %w", err)
+			}
 		}
 		details := map[string]any{"kind": string(req.Kind), "reason": req.Reason, "duration": DurationText(req.Duration),
 			"approvals_required": req.ApprovalsRequired, "requester": req.RequesterID, "requester_email": req.RequesterEmail}
@@ -231,6 +247,30 @@ func checkReason(reason, ifEmpty string) (string, error) {
 		return "", FieldErrorf("reason", "Please keep the reason under %d characters.", MaxReasonLength)
 	}
 	return reason, nil
+}
+
+// submittedView returns the request view viewID already created (done
+// true), so a repeated submission of one modal changes nothing.
+func (s *Service) submittedView(ctx context.Context, viewID string) (r *Request, done bool, err error) {
+	if viewID == "" {
+		return nil, false, nil
+	}
+	err = s.store.View(ctx, func(ctx context.Context, tx Tx) error {
+		id, ok, err := tx.ViewSubmission(ctx, viewID)
+		if err != nil || !ok {
+			return err
+		}
+		done = true
+		r, err = tx.Request(ctx, id)
+		return err
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("look up view %s: %w", viewID, err)
+	}
+	if done {
+		s.log.Info().Str("view_id", viewID).Int64("request_id", r.ID).Msg("view already submitted; nothing created")
+	}
+	return r, done, nil
 }
 
 func checkDuration(kind Kind, d time.Duration, rules Rules, role Role) error {

@@ -236,8 +236,16 @@ func (s *Service) queueRevocation(ctx context.Context, tx Tx, r *Request, actor,
 	return s.enqueue(ctx, tx, &Job{Kind: JobRevoke, RequestID: r.ID})
 }
 
-// optionalEmail is the actor's email for the audit log when Slack has one.
+// emailBudget bounds the actor-email lookup of a decision: the decision is
+// committed before Slack's click is acknowledged, so a slow or rate-limited
+// users.info must not hold it up (Users answers from its cache at once).
+const emailBudget = 400 * time.Millisecond
+
+// optionalEmail is the actor's email for the audit log when Slack has one
+// within emailBudget.
 func (s *Service) optionalEmail(ctx context.Context, slackID string) string {
+	ctx, cancel := context.WithTimeout(ctx, emailBudget)
+	defer cancel()
 	email, err := s.users.Email(ctx, slackID)
 	if err != nil {
 		s.log.Debug().Err(err).Str("slack_user", slackID).Msg("no email for audit entry")

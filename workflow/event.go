@@ -34,6 +34,29 @@ type Event struct {
 	// revocation, the owners and the admins.
 	Owners []string
 	Drift  *Drift
+	// Audience says who this delivery is for: AudienceAll (everything
+	// but the requester's DM about a decision: approver messages, every
+	// stored copy, owners' alerts) or AudienceRequester (only that DM).
+	Audience Audience
+}
+
+// Audience splits one event's delivery into independent jobs.
+type Audience string
+
+// Audiences of an Event.
+const (
+	AudienceAll       Audience = ""
+	AudienceRequester Audience = "requester"
+)
+
+// TellsRequester reports whether the requester gets a DM about this event,
+// delivered by its own JobNotifyRequester.
+func (t EventType) TellsRequester() bool {
+	switch t {
+	case EventApproved, EventDenied, EventCancelled, EventExpired, EventCompleted, EventRevoked, EventFailed, EventExtended:
+		return true
+	}
+	return false
 }
 
 // Drift is a difference between PostHog's memberships of a role and what the

@@ -15,6 +15,13 @@ import (
 // are released, to be resumed at the next start or by another replica —
 // an interrupted job is never marked failed.
 func (s *Service) RunWorkers(ctx context.Context, n int, grace time.Duration) {
+	s.RunWorkersFor(ctx, n, grace, nil)
+}
+
+// RunWorkersFor is RunWorkers for workers that claim only jobs of kinds
+// (every kind when empty): NotifyKinds gives notifications workers of
+// their own, so they never wait behind PostHog calls.
+func (s *Service) RunWorkersFor(ctx context.Context, n int, grace time.Duration, kinds []JobKind) {
 	jobCtx, cancelJobs := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelJobs()
 	stopTimer := context.AfterFunc(ctx, func() { time.AfterFunc(grace, cancelJobs) })
@@ -24,13 +31,13 @@ func (s *Service) RunWorkers(ctx context.Context, n int, grace time.Duration) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.workLoop(ctx, jobCtx)
+			s.workLoop(ctx, jobCtx, kinds)
 		}()
 	}
 	wg.Wait()
 }
 
-func (s *Service) workLoop(ctx, jobCtx context.Context) {
+func (s *Service) workLoop(ctx, jobCtx context.Context, kinds []JobKind) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -41,7 +48,7 @@ func (s *Service) workLoop(ctx, jobCtx context.Context) {
 		case <-s.wake:
 		}
 		for ctx.Err() == nil {
-			ran, err := s.RunJob(jobCtx)
+			ran, err := s.RunJobOf(jobCtx, kinds)
 			if err != nil {
 				s.log.Error().Err(err).Msg("job worker")
 				break
@@ -57,7 +64,12 @@ func (s *Service) workLoop(ctx, jobCtx context.Context) {
 // RunJob claims one due job and carries it out. It reports whether there
 // was a job. Exported so tests and the demo can drive execution step by step.
 func (s *Service) RunJob(ctx context.Context) (bool, error) {
-	job, err := s.store.ClaimJob(ctx, nil, s.Now(), s.cfg.JobLease)
+	return s.RunJobOf(ctx, nil)
+}
+
+// RunJobOf is RunJob for a job of one of kinds (any kind when empty).
+func (s *Service) RunJobOf(ctx context.Context, kinds []JobKind) (bool, error) {
+	job, err := s.store.ClaimJob(ctx, kinds, s.Now(), s.cfg.JobLease)
 	if err != nil {
 		return false, fmt.Errorf("claim job: %w", err)
 	}
@@ -74,7 +86,7 @@ func (s *Service) RunJob(ctx context.Context) (bool, error) {
 		err = s.execute(ctx, job)
 	case JobRevoke:
 		err = s.Grants().revoke(ctx, job)
-	case JobNotify:
+	case JobNotify, JobNotifyRequester:
 		err = s.deliver(ctx, job)
 	default:
 		err = s.finishJob(ctx, job, "failed", func(ctx context.Context, tx Tx) error {
@@ -301,9 +313,11 @@ func (s *Service) retryDelay(attempt int, retryAfter time.Duration) time.Duratio
 	return max(d, retryAfter)
 }
 
-// deliver hands one notification to the Notifier, retrying a few times.
-// A notification that cannot be delivered is dropped with an error log: it
-// never touches the request.
+// deliver hands one notification to the Notifier. A temporary failure is
+// retried with capped backoff, never sooner than the Retry-After the
+// Notifier passed on, for up to NotifyRetryWindow from when the
+// notification was queued; a permanent one is dropped with an error log.
+// A notification never touches the request.
 func (s *Service) deliver(ctx context.Context, job *Job) error {
 	var p notifyPayload
 	if err := json.Unmarshal([]byte(job.Payload), &p); err != nil {
@@ -312,6 +326,9 @@ func (s *Service) deliver(ctx context.Context, job *Job) error {
 		})
 	}
 	ev := Event{Type: p.Type, Actor: p.Actor, Drift: p.Drift}
+	if job.Kind == JobNotifyRequester {
+		ev.Audience = AudienceRequester
+	}
 	err := s.store.View(ctx, func(ctx context.Context, tx Tx) error {
 		role := Role{}
 		if job.RequestID != 0 {
@@ -336,32 +353,67 @@ func (s *Service) deliver(ctx context.Context, job *Job) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("prepare notification: %w", err)
+		// The database is what failed: try again like a temporary error.
+		err = &TemporaryError{Err: fmt.Errorf("prepare notification: %w", err)}
+	} else if s.notifier != nil {
+		err = s.notifier.Notify(ctx, ev)
 	}
-	var sendErr error
-	if s.notifier != nil {
-		sendErr = s.notifier.Notify(ctx, ev)
-	}
+	return s.deliveryOutcome(ctx, job, ev, err)
+}
+
+// NotifyRetryWindow is how long a notification that keeps failing
+// temporarily is retried before it is dropped.
+const NotifyRetryWindow = 24 * time.Hour
+
+// notifyRetryMax caps the backoff between retries of a notification
+// (which starts at Config.RetryBase and doubles).
+const notifyRetryMax = 5 * time.Minute
+
+// deliveryOutcome records how a delivery went: done, retried later, or
+// dropped for good.
+func (s *Service) deliveryOutcome(ctx context.Context, job *Job, ev Event, sendErr error) error {
 	ctx, cancel := detached(ctx)
 	defer cancel()
-	outcome := "done"
+	log := s.log.With().Int64("request_id", job.RequestID).Str("event", string(ev.Type)).
+		Str("job_kind", string(job.Kind)).Int("attempt", job.Attempts).Logger()
+	var temp *TemporaryError
+	now := s.Now()
 	switch {
 	case sendErr == nil:
-	case job.Attempts < notifyAttempts:
-		outcome = "retry"
-	default:
-		outcome = "failed"
-	}
-	return s.finishJob(ctx, job, outcome, func(ctx context.Context, tx Tx) error {
-		switch outcome {
-		case "done":
+		return s.finishJob(ctx, job, "done", func(ctx context.Context, tx Tx) error {
 			return tx.FinishJob(ctx, job.ID, job.LeaseToken)
-		case "retry":
-			s.log.Warn().Err(sendErr).Int64("request_id", job.RequestID).Str("event", string(ev.Type)).Msg("notification failed; will retry")
-			return tx.RetryJob(ctx, job.ID, job.LeaseToken, s.Now().Add(s.retryDelay(job.Attempts, 0)), sendErr.Error())
-		default:
-			s.log.Error().Err(sendErr).Int64("request_id", job.RequestID).Str("event", string(ev.Type)).Msg("notification dropped")
-			return tx.FailJob(ctx, job.ID, job.LeaseToken, sendErr.Error())
+		})
+	case errors.Is(sendErr, context.Canceled):
+		log.Info().Msg("notification interrupted by shutdown; job released")
+		return s.finishJob(ctx, job, "released", func(ctx context.Context, tx Tx) error {
+			return tx.RetryJob(ctx, job.ID, job.LeaseToken, now, "interrupted by shutdown")
+		})
+	case errors.As(sendErr, &temp) && now.Before(job.CreatedAt.Add(NotifyRetryWindow)):
+		ceiling := min(notifyRetryMax, s.cfg.RetryMax)
+		d := s.cfg.RetryBase
+		for i := 1; i < job.Attempts && d < ceiling; i++ {
+			d *= 2
 		}
-	})
+		d = min(d, ceiling)
+		d = d/2 + rand.N(d/2+1)
+		if temp.RetryAfter > 0 {
+			// Slack said when: come back then (plus a little spread, so
+			// many waiting jobs do not return in the same instant).
+			d = temp.RetryAfter + rand.N(temp.RetryAfter/4+time.Millisecond)
+		}
+		runAt := now.Add(d)
+		log.Warn().Err(sendErr).Time("retry_at", runAt).Msg("notification failed; will retry")
+		return s.finishJob(ctx, job, "retry", func(ctx context.Context, tx Tx) error {
+			return tx.RetryJob(ctx, job.ID, job.LeaseToken, runAt, sendErr.Error())
+		})
+	default:
+		reason := "permanent error"
+		if temp != nil {
+			reason = "still failing after " + NotifyRetryWindow.String()
+		}
+		log.Error().Err(sendErr).Str("why", reason).Msg("notification dropped")
+		return s.finishJob(ctx, job, "failed", func(ctx context.Context, tx Tx) error {
+			return tx.FailJob(ctx, job.ID, job.LeaseToken, sendErr.Error())
+		})
+	}
 }

@@ -44,7 +44,7 @@ func (h *harness) eventsOf(id int64, typ workflow.EventType) []workflow.Event {
 	defer h.notes.mu.Unlock()
 	var out []workflow.Event
 	for _, e := range h.notes.events {
-		if e.Type == typ && e.Request != nil && e.Request.ID == id {
+		if e.Type == typ && e.Audience == workflow.AudienceAll && e.Request != nil && e.Request.ID == id {
 			out = append(out, e)
 		}
 	}

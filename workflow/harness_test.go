@@ -78,6 +78,8 @@ type notes struct {
 	mu     sync.Mutex
 	events []workflow.Event
 	fail   int // fail this many deliveries first
+	// failWith, when set, decides the error of each delivery (nil: delivered).
+	failWith func(e workflow.Event) error
 }
 
 func (n *notes) Notify(_ context.Context, e workflow.Event) error {
@@ -85,7 +87,12 @@ func (n *notes) Notify(_ context.Context, e workflow.Event) error {
 	defer n.mu.Unlock()
 	if n.fail > 0 {
 		n.fail--
-		return context.DeadlineExceeded
+		return &workflow.TemporaryError{Err: context.DeadlineExceeded}
+	}
+	if n.failWith != nil {
+		if err := n.failWith(e); err != nil {
+			return err
+		}
 	}
 	n.events = append(n.events, e)
 	return nil
@@ -96,7 +103,23 @@ func (n *notes) types(requestID int64) []workflow.EventType {
 	defer n.mu.Unlock()
 	var out []workflow.EventType
 	for _, e := range n.events {
+		if e.Audience == workflow.AudienceRequester {
+			continue // the requester's DM: see requesterTypes
+		}
 		if (e.Request != nil && e.Request.ID == requestID) || (requestID == 0 && e.Request == nil) {
+			out = append(out, e.Type)
+		}
+	}
+	return out
+}
+
+// requesterTypes are the events delivered to the requester's DM.
+func (n *notes) requesterTypes(requestID int64) []workflow.EventType {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []workflow.EventType
+	for _, e := range n.events {
+		if e.Audience == workflow.AudienceRequester && e.Request != nil && e.Request.ID == requestID {
 			out = append(out, e.Type)
 		}
 	}

@@ -10,7 +10,15 @@ const (
 	JobExecute JobKind = "execute" // carry out an approved request against PostHog
 	JobRevoke  JobKind = "revoke"  // take away a completed time-bound grant
 	JobNotify  JobKind = "notify"  // deliver one Event to the Notifier
+	// JobNotifyRequester tells the requester what happened to their request
+	// (the DM only). It is its own kind so the requester's DM never waits
+	// behind the approvers' copies (rate-limited chat.update calls).
+	JobNotifyRequester JobKind = "notify_requester"
 )
+
+// NotifyKinds are the job kinds that deliver notifications: workers that
+// claim only these never wait behind PostHog work.
+var NotifyKinds = []JobKind{JobNotify, JobNotifyRequester}
 
 // Job is durable work written in the same transaction as the state change
 // that needs it. A worker claims it with a lease; if the worker dies, the

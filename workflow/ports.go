@@ -101,6 +101,12 @@ type Tx interface {
 	PutMessageRef(ctx context.Context, m MessageRef) error
 	MessageRefs(ctx context.Context, requestID int64) ([]MessageRef, error)
 
+	// PutViewSubmission records that the Slack view viewID created request
+	// requestID; ECONFLICT when it already created one. ViewSubmission
+	// returns that request (ok false when none).
+	PutViewSubmission(ctx context.Context, viewID string, requestID int64) error
+	ViewSubmission(ctx context.Context, viewID string) (requestID int64, ok bool, err error)
+
 	// Setting reads a small named value (ok false when unset); PutSetting
 	// upserts it.
 	Setting(ctx context.Context, key string) (value string, ok bool, err error)
@@ -125,6 +131,10 @@ type MessageRef struct {
 	Channel   string
 	TS        string
 	CreatedAt time.Time
+	// Shown identifies what the message shows now (a hash of its
+	// rendering), so a copy already showing the latest state is not
+	// updated again.
+	Shown string
 }
 
 // Role is a PostHog role.
@@ -173,8 +183,12 @@ type Users interface {
 	Email(ctx context.Context, slackUserID string) (string, error)
 }
 
-// Notifier tells people what happened. Its errors are logged and retried a
-// few times; they never undo or block a state change.
+// Notifier tells people what happened. Its errors never undo or block a
+// state change: a *TemporaryError (rate limited, 5xx, timeout; RetryAfter
+// when the other side said when) is retried for up to NotifyRetryWindow,
+// never sooner than RetryAfter; any other error is permanent and the
+// delivery is dropped with an error log. A retried delivery must not tell
+// anybody twice.
 type Notifier interface {
 	Notify(ctx context.Context, e Event) error
 }

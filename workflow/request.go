@@ -97,6 +97,7 @@ type Request struct {
 	DecisionReason string // why it was denied, cancelled or revoked
 	FailureReason  string // why execution failed, in plain words
 	MembershipID   string // PostHog role membership id once added
+	viewID         string // the Slack view submitting it, only while it is created
 	GrantID        int64  // KindExtend: the grant (a completed addition) it extends
 
 	CreatedAt    time.Time

@@ -45,7 +45,6 @@ const (
 	DefaultJobLease        = 2 * time.Minute
 	DefaultPollInterval    = time.Second
 	DefaultRoleCacheTTL    = time.Minute
-	notifyAttempts         = 5
 	// MaxReasonLength bounds reasons people type, in characters.
 	MaxReasonLength = 1000
 )
@@ -223,7 +222,13 @@ func (s *Service) enqueueNotify(ctx context.Context, tx Tx, requestID int64, p n
 	if err != nil {
 		return fmt.Errorf("encode notification: %w", err)
 	}
-	return s.enqueue(ctx, tx, &Job{Kind: JobNotify, RequestID: requestID, Payload: string(b)})
+	if err := s.enqueue(ctx, tx, &Job{Kind: JobNotify, RequestID: requestID, Payload: string(b)}); err != nil {
+		return err
+	}
+	if requestID != 0 && p.Type.TellsRequester() {
+		return s.enqueue(ctx, tx, &Job{Kind: JobNotifyRequester, RequestID: requestID, Payload: string(b)})
+	}
+	return nil
 }
 
 func (s *Service) enqueue(ctx context.Context, tx Tx, j *Job) error {

@@ -160,6 +160,11 @@ type Server struct {
 	seq         int64
 	clock       time.Time // base for message timestamps
 	callWaiters []chan struct{}
+	limits      map[string]Limit
+	buckets     map[string]*bucket
+	limited     map[string]int
+	refused     map[string]string // token → error code
+	scopes      []string
 
 	sock socketState
 }
@@ -476,9 +481,18 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, fail("not_authed"))
 		return
 	}
+	if code := s.tokenError(method, token); code != "" {
+		writeJSON(w, fail(code))
+		return
+	}
+	if wait, over := s.overLimit(method, params, time.Now()); over {
+		writeJSON(w, rateLimited(wait))
+		return
+	}
 	var res apiResult
 	switch method {
 	case "auth.test":
+		w.Header().Set("X-OAuth-Scopes", s.scopeHeader())
 		res = ok(map[string]any{"url": "https://" + TeamDomain + ".slack.com/", "team": "Accessbot Test",
 			"user": "accessbot", "team_id": TeamID, "user_id": BotUserID, "bot_id": BotID, "is_enterprise_install": false})
 	case "apps.connections.open":
@@ -613,6 +627,9 @@ func checkBlocks(raw string, maxBlocks int) (json.RawMessage, string) {
 	}
 	if len(blocks) > maxBlocks {
 		return nil, "invalid_blocks"
+	}
+	if maxBlocks == 50 && blockTextChars(json.RawMessage(raw)) > MaxBlockTextChars {
+		return nil, "msg_blocks_too_long"
 	}
 	ids := map[string]bool{}
 	for _, b := range blocks {

@@ -23,18 +23,22 @@ type Ack struct {
 
 type socketState struct {
 	mu        sync.Mutex
-	conn      *websocket.Conn
+	conn      *websocket.Conn          // the newest connection: envelopes go there
+	open      map[*websocket.Conn]bool // every connection still open
 	writeMu   sync.Mutex
 	connected chan struct{} // closed while a client is connected
 	waiting   map[string]chan Ack
 	done      chan struct{}
 	closeOnce sync.Once
 	count     int // connections accepted so far
+	oversized int // frames over MaxSocketFrameBytes
+	gaps      int // times the last open connection closed
 }
 
 func (st *socketState) init() {
 	st.connected = make(chan struct{})
 	st.waiting = map[string]chan Ack{}
+	st.open = map[*websocket.Conn]bool{}
 	st.done = make(chan struct{})
 }
 
@@ -42,8 +46,8 @@ func (st *socketState) close() {
 	st.closeOnce.Do(func() {
 		close(st.done)
 		st.mu.Lock()
-		if st.conn != nil {
-			_ = st.conn.Close()
+		for c := range st.open {
+			_ = c.Close()
 		}
 		st.mu.Unlock()
 	})
@@ -52,19 +56,20 @@ func (st *socketState) close() {
 var upgrader = websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
 
 // serveSocket is the Socket Mode websocket: it says hello, pings, and
-// routes acknowledgements to the envelopes waiting for them. A new
-// connection replaces the previous one, as Slack does on reconnects.
+// routes acknowledgements to the envelopes waiting for them. Like Slack, it
+// keeps several connections of one app open at once (envelopes go to the
+// newest), and closes a connection that sends a frame over
+// MaxSocketFrameBytes with status 1009, dropping that frame.
 func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request) {
 	conn, err := upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return
 	}
+	conn.SetReadLimit(MaxSocketFrameBytes)
 	st := &s.sock
 	st.mu.Lock()
-	if st.conn != nil {
-		_ = st.conn.Close()
-	}
 	st.conn = conn
+	st.open[conn] = true
 	st.count++
 	st.mu.Unlock()
 
@@ -103,6 +108,11 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request) {
 	for {
 		var a Ack
 		if err := conn.ReadJSON(&a); err != nil {
+			if errors.Is(err, websocket.ErrReadLimit) {
+				st.mu.Lock()
+				st.oversized++
+				st.mu.Unlock()
+			}
 			break
 		}
 		st.mu.Lock()
@@ -113,9 +123,17 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request) {
 			ch <- a
 		}
 	}
+	_ = conn.Close()
 	st.mu.Lock()
+	delete(st.open, conn)
 	if st.conn == conn {
 		st.conn = nil
+		for c := range st.open {
+			st.conn = c // an older connection still open takes the envelopes
+		}
+	}
+	if len(st.open) == 0 {
+		st.gaps++
 		st.connected = make(chan struct{})
 	}
 	st.mu.Unlock()
@@ -201,8 +219,10 @@ func (s *Server) PushEvent(ctx context.Context, payload []byte) (Ack, error) {
 	return s.PushEnvelope(ctx, "events_api", json.RawMessage(payload))
 }
 
-// DisconnectSocket asks the client to reconnect, as Slack does every few hours.
-func (s *Server) DisconnectSocket() error {
+// DisconnectSocket asks the client to reconnect, as Slack does every few
+// hours, and closes that connection after grace if the client has not (0:
+// never).
+func (s *Server) DisconnectSocket(grace time.Duration) error {
 	st := &s.sock
 	st.mu.Lock()
 	conn := st.conn
@@ -210,6 +230,33 @@ func (s *Server) DisconnectSocket() error {
 	if conn == nil {
 		return errors.New("slacktest: no socket mode client")
 	}
+	if grace > 0 {
+		time.AfterFunc(grace, func() { _ = conn.Close() })
+	}
 	return st.write(conn, map[string]any{"type": "disconnect", "reason": "refresh_requested",
 		"debug_info": map[string]any{"host": "slacktest"}})
+}
+
+// OpenSockets reports how many Socket Mode connections are open now.
+func (s *Server) OpenSockets() int {
+	s.sock.mu.Lock()
+	defer s.sock.mu.Unlock()
+	return len(s.sock.open)
+}
+
+// SocketGaps reports how many times the app had no Socket Mode connection
+// open after having one: a reconnect that closes before it opens counts.
+func (s *Server) SocketGaps() int {
+	s.sock.mu.Lock()
+	defer s.sock.mu.Unlock()
+	return s.sock.gaps
+}
+
+// DropSocket closes every Socket Mode connection, as a network failure would.
+func (s *Server) DropSocket() {
+	s.sock.mu.Lock()
+	defer s.sock.mu.Unlock()
+	for c := range s.sock.open {
+		_ = c.Close()
+	}
 }

@@ -1,0 +1,174 @@
+package bot
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/slack-go/slack"
+	"golang.org/x/time/rate"
+
+	"github.com/accessbot/accessbot/bot/views"
+	"github.com/accessbot/accessbot/workflow"
+)
+
+// tier is how fast the bot calls one Web API method when delivering
+// notifications: Slack's published limit for it. perChannel applies it to
+// each channel on its own (chat.postMessage: about one a second per
+// channel).
+type tier struct {
+	perMinute  float64
+	burst      int
+	perChannel bool
+}
+
+// tiers are Slack's limits for the methods notifications use.
+var tiers = map[string]tier{
+	"chat.postMessage":   {perMinute: 60, burst: 3, perChannel: true},
+	"chat.update":        {perMinute: 50, burst: 5},   // Tier 3
+	"chat.delete":        {perMinute: 50, burst: 5},   // Tier 3
+	"conversations.open": {perMinute: 50, burst: 5},   // Tier 3
+	"views.publish":      {perMinute: 100, burst: 10}, // Tier 4
+}
+
+// maxPaceWait is the longest a delivery waits for its turn in the pace;
+// longer, and the job gives its worker back and returns at its turn.
+const maxPaceWait = 2 * time.Second
+
+// pacer spaces notification calls to Slack's tiers and holds a method back
+// for as long as Slack's Retry-After said, so the bot does not spend calls
+// on answers it knows will be 429.
+type pacer struct {
+	paced    bool // false: only Retry-After holds calls back
+	mu       sync.Mutex
+	limiters map[string]*rate.Limiter
+	until    map[string]time.Time // method → Slack's Retry-After ends
+}
+
+func newPacer(paced bool) *pacer {
+	return &pacer{paced: paced, limiters: map[string]*rate.Limiter{}, until: map[string]time.Time{}}
+}
+
+// wait takes a turn for method in channel: it sleeps when the turn comes
+// within maxPaceWait, and otherwise returns a *workflow.TemporaryError
+// whose RetryAfter is when the turn comes.
+func (p *pacer) wait(ctx context.Context, method, channel string) error {
+	t, paced := tiers[method]
+	paced = paced && p.paced
+	key := method
+	if t.perChannel {
+		key += "/" + channel
+	}
+	now := time.Now()
+	p.mu.Lock()
+	blocked := p.until[method].Sub(now)
+	var lim *rate.Limiter
+	if paced {
+		lim = p.limiters[key]
+		if lim == nil {
+			lim = rate.NewLimiter(rate.Limit(t.perMinute/60), t.burst)
+			p.limiters[key] = lim
+		}
+	}
+	p.mu.Unlock()
+	if blocked > 0 {
+		return &workflow.TemporaryError{Err: fmt.Errorf("%s: rate limited by Slack", method), RetryAfter: blocked}
+	}
+	if lim == nil {
+		return nil
+	}
+	r := lim.ReserveN(now, 1)
+	d := r.DelayFrom(now)
+	if d > maxPaceWait {
+		r.CancelAt(now)
+		return &workflow.TemporaryError{Err: fmt.Errorf("%s: waiting for its turn under Slack's limit", method), RetryAfter: d}
+	}
+	if d <= 0 {
+		return nil
+	}
+	select {
+	case <-time.After(d):
+		return nil
+	case <-ctx.Done():
+		r.Cancel()
+		return ctx.Err()
+	}
+}
+
+// limited records Slack's Retry-After for method.
+func (p *pacer) limited(method string, retryAfter time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if until := time.Now().Add(retryAfter); until.After(p.until[method]) {
+		p.until[method] = until
+	}
+}
+
+// call makes one paced Web API call for a notification. Its error is nil,
+// a *workflow.TemporaryError (rate limited — with Slack's Retry-After —,
+// 5xx, timeouts) or a permanent Slack error.
+func (b *Bot) call(ctx context.Context, method, channel string, fn func(ctx context.Context) error) error {
+	if err := b.pace.wait(ctx, method, channel); err != nil {
+		return err
+	}
+	err := fn(ctx)
+	var rl *slack.RateLimitedError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &rl):
+		b.pace.limited(method, rl.RetryAfter)
+		return &workflow.TemporaryError{Err: fmt.Errorf("%s: %w", method, err), RetryAfter: rl.RetryAfter}
+	case errors.Is(err, context.Canceled):
+		return err
+	case retryable(err):
+		return &workflow.TemporaryError{Err: fmt.Errorf("%s: %w", method, err)}
+	}
+	return fmt.Errorf("%s: %w", method, err)
+}
+
+// shown identifies what a message shows, for MessageRef.Shown.
+func shown(m views.Message) string {
+	js, _ := json.Marshal(m)
+	sum := sha256.Sum256(js)
+	return hex.EncodeToString(sum[:12])
+}
+
+// keyedMutex serializes work per key (a request id) within the process.
+type keyedMutex struct {
+	mu    sync.Mutex
+	locks map[int64]*keyedLock
+}
+
+type keyedLock struct {
+	mu   sync.Mutex
+	refs int
+}
+
+func (k *keyedMutex) lock(key int64) (unlock func()) {
+	k.mu.Lock()
+	if k.locks == nil {
+		k.locks = map[int64]*keyedLock{}
+	}
+	l := k.locks[key]
+	if l == nil {
+		l = &keyedLock{}
+		k.locks[key] = l
+	}
+	l.refs++
+	k.mu.Unlock()
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		k.mu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(k.locks, key)
+		}
+		k.mu.Unlock()
+	}
+}

@@ -1,0 +1,221 @@
+package slacktest
+
+import (
+	"encoding/json"
+	"math"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Slack's documented limits that the fake enforces.
+const (
+	// MaxSocketFrameBytes is the largest Socket Mode frame Slack accepts
+	// from an app (20 KiB); a bigger acknowledgement closes the connection
+	// with status 1009 (message too big) and is never delivered.
+	MaxSocketFrameBytes = 20480
+	// MaxBlockTextChars is how much text (the sum of every text field of
+	// the blocks) chat.postMessage and chat.update accept before answering
+	// msg_blocks_too_long.
+	MaxBlockTextChars = 12000
+)
+
+// DefaultScopes are the bot scopes the fake reports for a bot token in the
+// X-OAuth-Scopes header (those manifest.yaml asks for).
+var DefaultScopes = []string{"commands", "chat:write", "im:write", "users:read", "users:read.email", "files:write"}
+
+// Limit is a Web API method's rate limit: PerMinute calls a minute on
+// average, with bursts of up to Burst calls. PerChannel applies the limit
+// to each channel on its own (chat.postMessage's "1 per second per channel").
+type Limit struct {
+	PerMinute  float64
+	Burst      int
+	PerChannel bool
+}
+
+// SlackLimits are Slack's published tiers for the methods accessbot calls:
+// Tier 2 (20+/min), Tier 3 (50+/min), Tier 4 (100+/min), and
+// chat.postMessage's special limit of about one message a second per
+// channel.
+var SlackLimits = map[string]Limit{
+	"auth.test":                    {PerMinute: 100, Burst: 10},
+	"apps.connections.open":        {PerMinute: 100, Burst: 10},
+	"users.info":                   {PerMinute: 100, Burst: 10},
+	"conversations.open":           {PerMinute: 50, Burst: 5},
+	"chat.postMessage":             {PerMinute: 60, Burst: 3, PerChannel: true},
+	"chat.postEphemeral":           {PerMinute: 100, Burst: 10},
+	"chat.update":                  {PerMinute: 50, Burst: 5},
+	"chat.delete":                  {PerMinute: 50, Burst: 5},
+	"views.open":                   {PerMinute: 100, Burst: 10},
+	"views.update":                 {PerMinute: 100, Burst: 10},
+	"views.publish":                {PerMinute: 100, Burst: 10},
+	"files.getUploadURLExternal":   {PerMinute: 20, Burst: 3},
+	"files.completeUploadExternal": {PerMinute: 20, Burst: 3},
+}
+
+// bucket is a token bucket: tokens refill at rate a second up to burst.
+type bucket struct {
+	tokens float64
+	at     time.Time
+}
+
+// LimitLikeSlack makes every method in SlackLimits answer HTTP 429 with a
+// Retry-After header once an app goes over its limit, as Slack does.
+func (s *Server) LimitLikeSlack() {
+	for m, l := range SlackLimits {
+		s.SetRateLimit(m, l)
+	}
+}
+
+// SetRateLimit sets (or, with a zero PerMinute, removes) one method's limit.
+func (s *Server) SetRateLimit(method string, l Limit) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.limits == nil {
+		s.limits = map[string]Limit{}
+		s.buckets = map[string]*bucket{}
+	}
+	if l.PerMinute <= 0 {
+		delete(s.limits, method)
+		return
+	}
+	if l.Burst < 1 {
+		l.Burst = 1
+	}
+	s.limits[method] = l
+}
+
+// RateLimited reports how many calls of method were answered 429 because of
+// its limit (not counting RateLimitNext's).
+func (s *Server) RateLimited(method string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.limited[method]
+}
+
+// overLimit takes a token for the call, or says how long until one is free.
+func (s *Server) overLimit(method string, p map[string]string, now time.Time) (time.Duration, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l, limited := s.limits[method]
+	if !limited {
+		return 0, false
+	}
+	key := method
+	if l.PerChannel {
+		key += "/" + DMChannel(p["channel"])
+	}
+	b := s.buckets[key]
+	if b == nil {
+		b = &bucket{tokens: float64(l.Burst), at: now}
+		s.buckets[key] = b
+	}
+	rate := l.PerMinute / 60
+	b.tokens = math.Min(float64(l.Burst), b.tokens+now.Sub(b.at).Seconds()*rate)
+	b.at = now
+	if b.tokens >= 1 {
+		b.tokens--
+		return 0, false
+	}
+	if s.limited == nil {
+		s.limited = map[string]int{}
+	}
+	s.limited[method]++
+	wait := time.Duration((1 - b.tokens) / rate * float64(time.Second))
+	return wait, true
+}
+
+func rateLimited(wait time.Duration) apiResult {
+	// Slack's Retry-After is whole seconds, at least one.
+	return apiResult{status: http.StatusTooManyRequests, retryAfter: max(wait, time.Second),
+		body: map[string]any{"ok": false, "error": "ratelimited"}}
+}
+
+// RefuseToken makes every call made with token answer code
+// ("invalid_auth", "account_inactive", "token_revoked"); an empty code
+// accepts it again. Tokens that do not start with "xox" or "xapp-" are
+// always refused with invalid_auth, as Slack refuses them.
+func (s *Server) RefuseToken(token, code string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.refused == nil {
+		s.refused = map[string]string{}
+	}
+	if code == "" {
+		delete(s.refused, token)
+		return
+	}
+	s.refused[token] = code
+}
+
+// SetScopes sets the scopes auth.test reports in X-OAuth-Scopes.
+func (s *Server) SetScopes(scopes []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.scopes = append([]string{}, scopes...)
+}
+
+func (s *Server) scopeHeader() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.scopes == nil {
+		return strings.Join(DefaultScopes, ",")
+	}
+	return strings.Join(s.scopes, ",")
+}
+
+// tokenError is the error Slack answers a call made with token, or "".
+func (s *Server) tokenError(method, token string) string {
+	s.mu.Lock()
+	code := s.refused[token]
+	s.mu.Unlock()
+	switch {
+	case code != "":
+		return code
+	case !strings.HasPrefix(token, "xox") && !strings.HasPrefix(token, "xapp-"):
+		return "invalid_auth"
+	case method == "apps.connections.open" && !strings.HasPrefix(token, "xapp-"):
+		return "not_allowed_token_type"
+	case method != "apps.connections.open" && strings.HasPrefix(token, "xapp-"):
+		return "not_allowed_token_type"
+	}
+	return ""
+}
+
+// blockTextChars counts the characters of every text in blocks, the way
+// Slack measures a message against MaxBlockTextChars.
+func blockTextChars(raw json.RawMessage) int {
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
+		return 0
+	}
+	n := 0
+	var walk func(v any, key string)
+	walk = func(v any, key string) {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, c := range x {
+				walk(c, k)
+			}
+		case []any:
+			for _, c := range x {
+				walk(c, key)
+			}
+		case string:
+			if key == "text" {
+				n += utf8.RuneCountInString(x)
+			}
+		}
+	}
+	walk(v, "")
+	return n
+}
+
+// OversizedFrames reports how many Socket Mode frames from the app were
+// over MaxSocketFrameBytes (each one closed the connection).
+func (s *Server) OversizedFrames() int {
+	s.sock.mu.Lock()
+	defer s.sock.mu.Unlock()
+	return s.sock.oversized
+}
