@@ -252,3 +252,7 @@ func (t *tracker) wait(ctx context.Context) error {
 		return ctx.Err()
 	}
 }
+
+// RequiredScopes are the bot token scopes accessbot uses (manifest.yaml's
+// oauth_config.scopes.bot); serve names any the token lacks.
+var RequiredScopes = []string{"commands", "chat:write", "im:write", "users:read", "users:read.email", "files:write"}

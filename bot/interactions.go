@@ -269,6 +269,7 @@ func (b *Bot) submitRequest(received time.Time, cb *slack.InteractionCallback) (
 		SubjectID:   meta.Subject,
 		Role:        role.SelectedOption.Value,
 		Reason:      reason.Value,
+		ViewID:      cb.View.ID,
 	}
 	if meta.Kind == workflow.KindAdd {
 		dur, _ := stateOf(cb, views.BlockDuration, views.ActionDurationSelect)

@@ -65,7 +65,7 @@ func (b *Bot) reply(ctx context.Context, t target, m views.Message) {
 // errors are logged as errors; the others are the person's to fix.
 func (b *Bot) replyError(ctx context.Context, t target, doing string, err error) {
 	b.logWorkflowError(err, doing, t.user)
-	b.reply(ctx, t, views.Error(workflow.ErrorMessage(err)))
+	b.reply(ctx, t, views.Failure(err))
 }
 
 func (b *Bot) logWorkflowError(err error, doing, user string) {

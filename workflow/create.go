@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -78,7 +79,11 @@ func (s *Service) CreateRequest(ctx context.Context, in NewRequest) (*Request, e
 	}
 	subjectEmail := requesterEmail
 	if subjectID != in.RequesterID {
-		if subjectEmail, err = s.email(ctx, subjectID, "<@"+subjectID+">'s"); err != nil {
+		if subjectEmail, err = s.email(ctx, subjectID, "@"+subjectID+"'s"); err != nil {
+			var e *Error
+			if errors.As(err, &e) {
+				e.mentioning(subjectID)
+			}
 			return nil, err
 		}
 	}
@@ -87,9 +92,9 @@ func (s *Service) CreateRequest(ctx context.Context, in NewRequest) (*Request, e
 		if ErrorCode(err) == ENOTFOUND {
 			who := "You don't"
 			if subjectID != in.RequesterID {
-				who = fmt.Sprintf("<@%s> doesn't", subjectID)
+				who = fmt.Sprintf("%s doesn't", userRef(subjectID))
 			}
-			return nil, FieldErrorf("role", "%s have a PostHog account in this organization (no member with the email %s). Ask a PostHog admin for an invitation first.", who, subjectEmail)
+			return nil, FieldErrorf("role", "%s have a PostHog account in this organization (no member with the email %s). Ask a PostHog admin for an invitation first.", who, subjectEmail).mentioning(subjectID)
 		}
 		return nil, directoryError("look up the PostHog account", err)
 	}
@@ -99,9 +104,9 @@ func (s *Service) CreateRequest(ctx context.Context, in NewRequest) (*Request, e
 	}
 	switch {
 	case in.Kind == KindAdd && isMember:
-		return nil, FieldErrorf("role", "%s already a member of %s.", youAre(subjectID, in.RequesterID), role.Name)
+		return nil, FieldErrorf("role", "%s already a member of %s.", youAre(subjectID, in.RequesterID), role.Name).mentioning(subjectID)
 	case in.Kind == KindRemove && !isMember:
-		return nil, FieldErrorf("role", "%s not a member of %s.", youAre(subjectID, in.RequesterID), role.Name)
+		return nil, FieldErrorf("role", "%s not a member of %s.", youAre(subjectID, in.RequesterID), role.Name).mentioning(subjectID)
 	}
 
 	now := s.Now()
@@ -215,14 +220,14 @@ func openRequestError(o *Request, requesterID string) error {
 	default:
 		what = fmt.Sprintf("to add %s to %s", who, o.RoleName)
 	}
-	return FieldErrorf("role", "%s %s %s; only one request per person and role can be open at a time. `/access list` shows it.", o.Ref(), what, status)
+	return FieldErrorf("role", "%s %s %s; only one request per person and role can be open at a time. /access list shows it.", o.Ref(), what, status).mentioning(o.SubjectID)
 }
 
 func possessive(subjectID, requesterID string) string {
 	if subjectID == requesterID {
 		return "your"
 	}
-	return "<@" + subjectID + ">'s"
+	return userRef(subjectID).String() + "'s"
 }
 
 // noDecidersError refuses a request nobody but its requester could decide.
@@ -316,7 +321,7 @@ func subjectName(subjectID, requesterID string) string {
 	if subjectID == requesterID {
 		return "you"
 	}
-	return "<@" + subjectID + ">"
+	return userRef(subjectID).String()
 }
 
 func youAre(subjectID, requesterID string) string {

@@ -49,14 +49,17 @@ func (s *Service) decidable(r *Request) error {
 // notPending explains why a request can no longer be decided or cancelled.
 func notPending(r *Request) error {
 	var msg string
+	var users []string
 	switch r.State {
 	case StateApproved, StateExecuting, StateCompleted, StateFailed, StateRevoked:
 		msg = fmt.Sprintf("%s was already approved", r.Ref())
 		if r.DecidedBy != "" && r.DecidedBy != SystemActor {
-			msg += fmt.Sprintf(" by <@%s>", r.DecidedBy)
+			msg += fmt.Sprintf(" by %s", userRef(r.DecidedBy))
+			users = append(users, r.DecidedBy)
 		}
 	case StateDenied:
-		msg = fmt.Sprintf("%s was already denied by <@%s>", r.Ref(), r.DecidedBy)
+		msg = fmt.Sprintf("%s was already denied by %s", r.Ref(), userRef(r.DecidedBy))
+		users = append(users, r.DecidedBy)
 	case StateCancelled:
 		msg = fmt.Sprintf("%s was cancelled by the requester", r.Ref())
 	case StateExpired:
@@ -64,7 +67,7 @@ func notPending(r *Request) error {
 	default:
 		msg = fmt.Sprintf("%s is %s", r.Ref(), r.State)
 	}
-	return Errorf(ECONFLICT, "%s.", msg)
+	return Errorf(ECONFLICT, "%s.", msg).mentioning(users...)
 }
 
 // Approve records actor's approval of request id. When it completes the

@@ -16,14 +16,48 @@ const (
 	EINTERNAL    = "internal"    // a bug or an unexpected failure
 )
 
-// Error is the domain error. Message is written for the person who caused it;
-// Field names the input at fault (for example "role", "reason", "duration")
-// so a form can show the error beside it.
+// Error is the domain error. Message is plain words for the person who
+// caused it, with no Slack markup: a Slack user it names is written @U123
+// and listed in Users, and the adapter renders (and escapes) it. Field
+// names the input at fault (for example "role", "reason", "duration") so a
+// form can show the error beside it.
 type Error struct {
 	Code    string
 	Field   string
 	Message string
+	Users   []string // Slack user ids the message names as @ID
 	Err     error
+}
+
+// userRef is a Slack user named in an error message: formatted as @ID, and
+// Errorf lists it in Error.Users.
+type userRef string
+
+func (u userRef) String() string { return "@" + string(u) }
+
+// mentioning adds Slack user ids named in the message.
+func (e *Error) mentioning(ids ...string) *Error {
+	e.Users = append(e.Users, ids...)
+	return e
+}
+
+// ErrorUsers returns the Slack user ids the message of err names.
+func ErrorUsers(err error) []string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Users
+	}
+	return nil
+}
+
+func refsIn(args []any) []string {
+	var ids []string
+	for _, a := range args {
+		if u, ok := a.(userRef); ok {
+			ids = append(ids, string(u))
+		}
+	}
+	return ids
 }
 
 func (e *Error) Error() string {
@@ -41,12 +75,12 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // Errorf returns an *Error with the given code and a formatted message.
 func Errorf(code, format string, args ...any) *Error {
-	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...), Users: refsIn(args)}
 }
 
 // FieldErrorf returns an EINVALID error about one input field.
 func FieldErrorf(field, format string, args ...any) *Error {
-	return &Error{Code: EINVALID, Field: field, Message: fmt.Sprintf(format, args...)}
+	return &Error{Code: EINVALID, Field: field, Message: fmt.Sprintf(format, args...), Users: refsIn(args)}
 }
 
 // ErrorCode returns the code of the first *Error in err's chain, EINTERNAL

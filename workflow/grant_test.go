@@ -287,14 +287,15 @@ func TestAdditionAndRemovalForSamePersonAndRoleNeverOpenAtOnce(t *testing.T) {
 		// Made a member by hand while her addition waits.
 		h.ph.AddMembership(h.roles["Engineering"], h.uuids[alice])
 		_, err = h.create(workflow.KindRemove, bob, alice, "Engineering", "cleanup", 0)
-		if workflow.ErrorField(err) != "role" || !strings.Contains(workflow.ErrorMessage(err), add.Ref()+" to add <@"+alice+"> to Engineering is still waiting for a decision") {
+		if workflow.ErrorField(err) != "role" || !strings.Contains(workflow.ErrorMessage(err), add.Ref()+" to add @"+alice+" to Engineering is still waiting for a decision") ||
+			!slices.Contains(workflow.ErrorUsers(err), alice) {
 			t.Fatalf("removal while an addition is pending: %v", err)
 		}
 		if _, err := h.svc.Approve(ctx, add.ID, carol); err != nil {
 			t.Fatal(err)
 		}
 		_, err = h.create(workflow.KindRemove, bob, alice, "Engineering", "cleanup", 0)
-		if !strings.Contains(workflow.ErrorMessage(err), add.Ref()+" to add <@"+alice+"> to Engineering is still running") {
+		if !strings.Contains(workflow.ErrorMessage(err), add.Ref()+" to add @"+alice+" to Engineering is still running") {
 			t.Fatalf("removal while an addition runs: %v", err)
 		}
 	})

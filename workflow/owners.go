@@ -42,12 +42,12 @@ func (s *Service) changeOwner(ctx context.Context, actor, roleRef, user string, 
 		has := slices.Contains(before, user)
 		switch {
 		case present && has:
-			return Errorf(ECONFLICT, "<@%s> already owns %s.", user, role.Name)
+			return Errorf(ECONFLICT, "%s already owns %s.", userRef(user), role.Name)
 		case !present && !has:
-			return Errorf(ECONFLICT, "<@%s> is not an owner of %s.", user, role.Name)
+			return Errorf(ECONFLICT, "%s is not an owner of %s.", userRef(user), role.Name)
 		case !present && s.policyNamesOwner(role, user):
-			return Errorf(EFORBIDDEN, "<@%s> owns %s because the policy file (%s) says so; an owner named there can only be removed by editing the file and restarting accessbot.",
-				user, role.Name, s.policySource())
+			return Errorf(EFORBIDDEN, "%s owns %s because the policy file (%s) says so; an owner named there can only be removed by editing the file and restarting accessbot.",
+				userRef(user), role.Name, s.policySource())
 		}
 		if err := tx.PutOwnerOverride(ctx, OwnerOverride{RoleID: role.ID, UserID: user, Present: present, ChangedBy: actor, ChangedAt: s.Now()}); err != nil {
 			return err

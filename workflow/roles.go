@@ -53,7 +53,7 @@ func (s *Service) ResolveRole(ctx context.Context, nameOrID string) (Role, error
 			}
 		}
 	}
-	return Role{}, FieldErrorf("role", "There is no PostHog role called %q. `/access roles` lists them.", want)
+	return Role{}, FieldErrorf("role", "There is no PostHog role called “%s”. /access roles lists them.", want)
 }
 
 // RoleInfo is a role with what people need to know to ask for it.

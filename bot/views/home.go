@@ -26,45 +26,49 @@ type HomeInput struct {
 // requests with their states.
 func Home(in HomeInput) slack.HomeTabViewRequest {
 	newReq := slack.NewButtonBlockElement(ActionNewRequest, "request", plain("Request access")).WithStyle(slack.StylePrimary)
-	blocks := []slack.Block{
+	b := newBudget()
+	blocks := b.add(
 		header("Access to PostHog"),
 		slack.NewSectionBlock(mrkdwn("Ask for a PostHog role and its owners approve or deny it here in Slack. `/access help` lists everything I can do."),
 			nil, slack.NewAccessory(newReq)),
 		slack.NewDividerBlock(),
-	}
+	)
 
 	if len(in.Overdue) > 0 {
-		blocks = append(blocks, header(fmt.Sprintf("Revocations overdue (%d)", len(in.Overdue))))
+		blocks = append(blocks, b.add(header(fmt.Sprintf("Revocations overdue (%d)", len(in.Overdue))))...)
 		for i, r := range in.Overdue {
-			if i == HomeMaxPending {
-				blocks = append(blocks, contextBlock(fmt.Sprintf("…and %d more. `/access pending` lists them all.", len(in.Overdue)-i)))
+			item := overdueItem(r)
+			if i == HomeMaxPending || !b.fits(item) {
+				blocks = append(blocks, b.add(contextBlock(fmt.Sprintf("Showing %d of %d. `/access pending` lists them.", i, len(in.Overdue))))...)
 				break
 			}
-			blocks = append(blocks, overdueItem(r))
+			blocks = append(blocks, item)
 		}
-		blocks = append(blocks, slack.NewDividerBlock())
+		blocks = append(blocks, b.add(slack.NewDividerBlock())...)
 	}
-	blocks = append(blocks, header(fmt.Sprintf("Waiting for your decision (%d)", len(in.Pending))))
+	blocks = append(blocks, b.add(header(fmt.Sprintf("Waiting for your decision (%d)", len(in.Pending))))...)
 	if len(in.Pending) == 0 {
-		blocks = append(blocks, contextBlock("Nothing is waiting for you."))
+		blocks = append(blocks, b.add(contextBlock("Nothing is waiting for you."))...)
 	}
 	for i, r := range in.Pending {
-		if i == HomeMaxPending {
-			blocks = append(blocks, contextBlock(fmt.Sprintf("…and %d more. `/access pending` lists them all.", len(in.Pending)-i)))
+		item := pendingItem(r)
+		if i == HomeMaxPending || !b.fits(item...) {
+			blocks = append(blocks, b.add(contextBlock(fmt.Sprintf("Showing %d of %d. `/access pending` lists more.", i, len(in.Pending))))...)
 			break
 		}
-		blocks = append(blocks, pendingItem(r)...)
+		blocks = append(blocks, item...)
 	}
-	blocks = append(blocks, slack.NewDividerBlock(), header("Your requests"))
+	blocks = append(blocks, b.add(slack.NewDividerBlock(), header("Your requests"))...)
 	if len(in.Mine) == 0 {
-		blocks = append(blocks, contextBlock("You have not asked for anything yet."))
+		blocks = append(blocks, b.add(contextBlock("You have not asked for anything yet."))...)
 	}
 	for i, r := range in.Mine {
-		if i == HomeMaxMine {
-			blocks = append(blocks, contextBlock("Older requests are not shown."))
+		line := requestLine(r)
+		if i == HomeMaxMine || !b.fits(line) {
+			blocks = append(blocks, b.add(contextBlock(fmt.Sprintf("Showing your %d newest requests.", i)))...)
 			break
 		}
-		blocks = append(blocks, requestLine(r))
+		blocks = append(blocks, line)
 	}
 	return slack.HomeTabViewRequest{
 		Type:       slack.VTHomeTab,

@@ -23,13 +23,15 @@ func RequestList(reqs []*workflow.Request) Message {
 	if len(reqs) == 0 {
 		return Text("You have no requests yet. `/access request` asks for a role.")
 	}
-	blocks := []slack.Block{section("*Your requests* (newest first)")}
+	b := newBudget()
+	blocks := b.add(section("*Your requests* (newest first)"))
 	for i, r := range reqs {
-		if i == MaxListed {
-			blocks = append(blocks, contextBlock("Older requests are not shown."))
+		line := requestLine(r)
+		if i == MaxListed || !b.fits(line) {
+			blocks = append(blocks, contextBlock(fmt.Sprintf("Showing your %d newest requests; older ones are not shown.", i)))
 			break
 		}
-		blocks = append(blocks, requestLine(r))
+		blocks = append(blocks, line)
 	}
 	return Message{Text: fmt.Sprintf("Your requests: %d", len(reqs)), Blocks: blocks}
 }
@@ -83,26 +85,26 @@ func PendingList(reqs, overdue []*workflow.Request) Message {
 		return Text(":relaxed: Nothing is waiting for your decision.")
 	}
 	var blocks []slack.Block
+	b := newBudget()
 	for i, r := range overdue {
-		if i == maxOverdueListed {
-			blocks = append(blocks, contextBlock(fmt.Sprintf("…and %d more overdue revocations.", len(overdue)-i)))
+		item := overdueItem(r)
+		if i == maxOverdueListed || !b.fits(item) {
+			blocks = append(blocks, b.add(contextBlock(fmt.Sprintf("Showing %d of %d overdue revocations.", i, len(overdue))))...)
 			break
 		}
-		blocks = append(blocks, overdueItem(r))
+		blocks = append(blocks, item)
 	}
-	// Each pending item takes 4 blocks; keep within Slack's 50.
-	maxItems := min(MaxPending, (maxMessageBlocks-len(blocks)-2)/4)
 	if len(reqs) == 0 {
 		return Message{Text: fmt.Sprintf("%d revocations overdue", len(overdue)), Blocks: blocks}
 	}
-	blocks = append(blocks, section(fmt.Sprintf("*%d %s waiting for your decision*", len(reqs), plural(len(reqs), "request is", "requests are"))))
+	blocks = append(blocks, b.add(section(fmt.Sprintf("*%d %s waiting for your decision*", len(reqs), plural(len(reqs), "request is", "requests are"))))...)
 	for i, r := range reqs {
-		if i == maxItems {
-			blocks = append(blocks, contextBlock(fmt.Sprintf("…and %d more. Decide on these first, then run `/access pending` again.", len(reqs)-i)))
+		item := append([]slack.Block{slack.NewDividerBlock()}, pendingItem(r)...)
+		if i == MaxPending || !b.fits(item...) {
+			blocks = append(blocks, contextBlock(fmt.Sprintf("Showing %d of %d. Decide on these first, then run `/access pending` again.", i, len(reqs))))
 			break
 		}
-		blocks = append(blocks, slack.NewDividerBlock())
-		blocks = append(blocks, pendingItem(r)...)
+		blocks = append(blocks, item...)
 	}
 	return Message{Text: fmt.Sprintf("%d requests waiting for your decision", len(reqs)), Blocks: blocks}
 }
@@ -132,8 +134,21 @@ func RolesList(roles []workflow.RoleInfo) Message {
 		}
 		lines = append(lines, s)
 	}
-	blocks := []slack.Block{section(fmt.Sprintf("*PostHog roles* (%d). `/access request ROLE` asks for one.", len(roles)))}
-	blocks = append(blocks, packLines(lines, maxMessageBlocks-2)...)
+	b := newBudget()
+	blocks := b.add(section(fmt.Sprintf("*PostHog roles* (%d). `/access request ROLE` asks for one.", len(roles))))
+	shown := len(lines)
+	for shown > 0 {
+		packed := packLines(lines[:shown], maxMessageBlocks-noteReserveBlocks-len(blocks))
+		if TextChars(packed...) <= b.chars-noteReserveChars && len(packed) <= b.blocks-noteReserveBlocks {
+			blocks = append(blocks, packed...)
+			break
+		}
+		// Too long: show fewer, keeping whole lines.
+		shown = shown * 9 / 10
+	}
+	if shown < len(lines) {
+		blocks = append(blocks, contextBlock(fmt.Sprintf("Showing %d of %d roles: Slack takes no more in one message. `/access owners ROLE` shows one role.", shown, len(roles))))
+	}
 	return Message{Text: fmt.Sprintf("%d PostHog roles", len(roles)), Blocks: blocks}
 }
 

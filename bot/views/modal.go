@@ -170,14 +170,27 @@ func RoleOptions(roles []workflow.Role, query string) slack.OptionsResponse {
 	}
 	sort.SliceStable(hits, func(i, j int) bool { return hits[i].prefix && !hits[j].prefix })
 	out := slack.OptionsResponse{Options: []*slack.OptionBlockObject{}}
+	size := len(`{"options":[]}`)
 	for _, h := range hits {
 		if len(out.Options) == MaxStaticOptions {
 			break
 		}
-		out.Options = append(out.Options, RoleOption(h.r))
+		opt := RoleOption(h.r)
+		// Measured as encoding/json writes it: & < > become six-byte
+		// escapes, so a name full of them costs far more than its length.
+		js, err := json.Marshal(opt)
+		if err != nil || size+len(js)+1 > MaxOptionsBytes {
+			break
+		}
+		size += len(js) + 1
+		out.Options = append(out.Options, opt)
 	}
 	return out
 }
+
+// MaxOptionsBytes bounds the JSON of a typeahead answer, leaving room for
+// the Socket Mode envelope within Slack's 20,480-byte frame limit.
+const MaxOptionsBytes = 19 * 1024
 
 // DenyModal asks an owner why they deny a request.
 func DenyModal(r *workflow.Request) slack.ModalViewRequest {

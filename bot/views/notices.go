@@ -2,6 +2,7 @@ package views
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +21,35 @@ func Text(s string) Message {
 // happen. msg is already written for people (workflow.ErrorMessage).
 func Error(msg string) Message {
 	return Text(":warning: " + msg)
+}
+
+// Failure tells someone why what they did was refused, from a workflow
+// error: its plain words are escaped, so text a person or PostHog supplied
+// (a role name, a reason) can never mention anyone or link anywhere, and
+// only the users the workflow named (workflow.ErrorUsers) become mentions.
+func Failure(err error) Message {
+	return Error(ErrorText(err))
+}
+
+var userRefRe = regexp.MustCompile(`@([UW][A-Z0-9]{1,30})\b`)
+
+// ErrorText renders a workflow error's message as safe mrkdwn.
+func ErrorText(err error) string {
+	msg := Escape(workflow.ErrorMessage(err))
+	users := workflow.ErrorUsers(err)
+	if len(users) == 0 {
+		return msg
+	}
+	named := map[string]bool{}
+	for _, u := range users {
+		named[u] = true
+	}
+	return userRefRe.ReplaceAllStringFunc(msg, func(m string) string {
+		if id := m[1:]; named[id] {
+			return Mention(id)
+		}
+		return m
+	})
 }
 
 // RequesterUpdate is the DM telling the requester that their request moved

@@ -131,12 +131,29 @@ func header(s string) *slack.HeaderBlock {
 }
 
 // truncate cuts s to at most n characters, marking the cut.
+// truncate shortens mrkdwn s to at most n characters, ending in "…". It
+// cuts between whole characters (never inside a UTF-8 sequence or a UTF-16
+// surrogate pair, as Go strings hold whole code points) and never inside
+// an entity (&amp;) or a control sequence (<@U123>, <!date^…>): a cut that
+// would land in one moves before it.
 func truncate(s string, n int) string {
 	if utf8.RuneCountInString(s) <= n {
 		return s
 	}
 	r := []rune(s)
-	return string(r[:n-1]) + "…"
+	kept := string(r[:n-1])
+	if i := strings.LastIndexByte(kept, '&'); i >= 0 && !strings.Contains(kept[i:], ";") {
+		for _, e := range []string{"&amp;", "&lt;", "&gt;"} {
+			if strings.HasPrefix(s[i:], e) {
+				kept = kept[:i]
+				break
+			}
+		}
+	}
+	if i := strings.LastIndexByte(kept, '<'); i >= 0 && !strings.Contains(kept[i:], ">") {
+		kept = kept[:i]
+	}
+	return kept + "…"
 }
 
 // quote renders free text people typed as a mrkdwn block quote.

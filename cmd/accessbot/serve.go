@@ -102,7 +102,12 @@ func newApp(ctx context.Context, cfg config, log zerolog.Logger) (*app, error) {
 		return nil, err
 	}
 
+	if err := checkSlack(ctx, cfg.SlackAPIURL, cfg.SlackBotToken, &http.Client{Timeout: 15 * time.Second}, log); err != nil {
+		return nil, err
+	}
 	api := slack.New(cfg.SlackBotToken, slack.OptionAPIURL(cfg.SlackAPIURL), slack.OptionAppLevelToken(cfg.SlackAppToken))
+	var b *bot.Bot
+	sm := newSlackMetrics(m.registry, func() bool { return b != nil && b.Ready(ctx) == nil })
 	svc, err := workflow.NewService(workflow.Config{
 		Store:      db,
 		Directory:  dir,
@@ -115,13 +120,14 @@ func newApp(ctx context.Context, cfg config, log zerolog.Logger) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := bot.New(bot.Config{
+	b, err = bot.New(bot.Config{
 		Workflow:         svc,
 		Slack:            api,
 		SigningSecret:    cfg.SlackSigningSecret,
 		ApprovalsChannel: cfg.ApprovalsChannel,
 		Logger:           log.With().Str("component", "slack").Logger(),
 		Observe:          m.observeSlack,
+		Dropped:          func(reason string) { sm.dropped.WithLabelValues(reason).Inc() },
 	})
 	if err != nil {
 		return nil, err
@@ -133,7 +139,7 @@ func newApp(ctx context.Context, cfg config, log zerolog.Logger) (*app, error) {
 
 	r := mux.NewRouter()
 	b.Routes(r)
-	operatorRoutes(r, db, m, svc, cfg.AuditToken, log)
+	operatorRoutes(r, readyAll{db, b}, m, svc, cfg.AuditToken, log)
 	ok = true
 	return &app{cfg: cfg, log: log, db: db, svc: svc, bot: b, metrics: m, handler: recoverer(log, r),
 		ready: make(chan string, 1)}, nil
@@ -211,8 +217,12 @@ func (a *app) run(ctx context.Context) error {
 			errc <- fmt.Errorf("http server: %w", err)
 		}
 	}()
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); a.svc.RunWorkers(workCtx, a.cfg.Workers, a.cfg.ShutdownTimeout/2) }()
+	go func() {
+		defer wg.Done()
+		a.svc.RunWorkersFor(workCtx, notifyWorkers, a.cfg.ShutdownTimeout/2, workflow.NotifyKinds)
+	}()
 	go func() {
 		defer wg.Done()
 		a.svc.RunScheduler(workCtx, a.cfg.SchedulerInterval, a.cfg.ReconcileInterval)
