@@ -79,10 +79,10 @@ func withBudget(d time.Duration) harnessOption {
 	return func(_ *workflow.Config, b *bot.Config) { b.SubmitBudget = d }
 }
 
-// unpaced turns off the bot's pacing to Slack's tiers (the fake has no
-// limits unless a test sets them).
-func unpaced() harnessOption {
-	return func(_ *workflow.Config, b *bot.Config) { b.Unpaced = true }
+// paced turns on the bot's pacing to Slack's tiers, off by default here
+// because the fake has no limits unless a test sets them.
+func paced() harnessOption {
+	return func(_ *workflow.Config, b *bot.Config) { b.Unpaced = false }
 }
 
 // observed collects what the bot reports to Config.Observe.
@@ -140,7 +140,7 @@ func newHarness(t testing.TB, opts ...harnessOption) *harness {
 		RetryBase: time.Millisecond, RetryMax: time.Millisecond,
 	}
 	bcfg := bot.Config{Slack: h.api, SigningSecret: secret, ApprovalsChannel: channel, Logger: log,
-		Observe: h.events.add, WorkTimeout: 20 * time.Second}
+		Observe: h.events.add, WorkTimeout: 20 * time.Second, Unpaced: true}
 	for _, o := range opts {
 		o(&wcfg, &bcfg)
 	}

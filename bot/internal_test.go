@@ -191,3 +191,46 @@ func TestTrackerWaits(t *testing.T) {
 	}
 	tr.done()
 }
+
+// TestPacerSpacesCallsToSlackTiers: chat.update goes at Tier 3's pace;
+// past a short wait the caller gets a temporary error saying when its turn
+// comes, and a 429's Retry-After holds the method back.
+func TestPacerSpacesCallsToSlackTiers(t *testing.T) {
+	p := newPacer(true)
+	ctx := context.Background()
+	start := time.Now()
+	// Ten deliveries at once: a burst of 5, then one every 1.2s; those
+	// whose turn is more than maxPaceWait away are told when it comes.
+	errs := make(chan error, 10)
+	for range 10 {
+		go func() { errs <- p.wait(ctx, "chat.update", "C1") }()
+	}
+	ok, later := 0, 0
+	for range 10 {
+		var temp *workflow.TemporaryError
+		switch err := <-errs; {
+		case err == nil:
+			ok++
+		case errors.As(err, &temp) && temp.RetryAfter > maxPaceWait:
+			later++
+		default:
+			t.Fatal(err)
+		}
+	}
+	if ok < 5 || ok > 7 || ok+later != 10 || time.Since(start) > 3*time.Second {
+		t.Fatalf("%d went, %d told to come back, in %v", ok, later, time.Since(start))
+	}
+	var temp *workflow.TemporaryError
+	// Another method is not held back.
+	if err := p.wait(ctx, "chat.postMessage", "D1"); err != nil {
+		t.Fatal(err)
+	}
+	p.limited("chat.postMessage", 30*time.Second)
+	err := p.wait(ctx, "chat.postMessage", "D2")
+	if !errors.As(err, &temp) || temp.RetryAfter < 29*time.Second {
+		t.Fatalf("after a 429: %v", err)
+	}
+	if err := newPacer(false).wait(ctx, "chat.update", "C1"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -73,7 +73,7 @@ func TestAckLatencyUnderLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("load test")
 	}
-	h := newHarness(t, unpaced())
+	h := newHarness(t)
 	const requesters, concurrency = 60, 16
 	ctx := context.Background()
 	var pending []*workflow.Request

@@ -1,0 +1,152 @@
+package slacktest
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/slack-go/slack"
+)
+
+// TestRateLimitsLikeSlack: over a method's tier the fake answers 429 with
+// Retry-After, per method, and chat.postMessage per channel.
+func TestRateLimitsLikeSlack(t *testing.T) {
+	s := NewServer()
+	defer s.Close()
+	s.LimitLikeSlack()
+	api := client(s)
+	ctx := context.Background()
+	ch, ts, err := api.PostMessageContext(ctx, "C1", slack.MsgOptionText("hi", false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rl *slack.RateLimitedError
+	n := 0
+	for ; n < 20; n++ {
+		if _, _, _, err = api.UpdateMessageContext(ctx, ch, ts, slack.MsgOptionText("x", false)); err != nil {
+			break
+		}
+	}
+	if n != SlackLimits["chat.update"].Burst || !errors.As(err, &rl) || rl.RetryAfter < time.Second {
+		t.Fatalf("chat.update: %d went, then %v", n, err)
+	}
+	if s.RateLimited("chat.update") != 1 {
+		t.Errorf("counted %d", s.RateLimited("chat.update"))
+	}
+	// Another method, and another channel, are not held back.
+	if _, _, err := api.PostMessageContext(ctx, "C1", slack.MsgOptionText("two", false)); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		if _, _, err = api.PostMessageContext(ctx, "C1", slack.MsgOptionText("more", false)); err != nil {
+			break
+		}
+	}
+	if !errors.As(err, &rl) {
+		t.Fatalf("chat.postMessage per channel: %v", err)
+	}
+	if _, _, err := api.PostMessageContext(ctx, "C2", slack.MsgOptionText("elsewhere", false)); err != nil {
+		t.Fatalf("another channel: %v", err)
+	}
+}
+
+// TestMessageTextLimit: more than 12,000 characters of block text is
+// refused with msg_blocks_too_long.
+func TestMessageTextLimit(t *testing.T) {
+	s := NewServer()
+	defer s.Close()
+	api := client(s)
+	var blocks []slack.Block
+	for i := 0; i < 5; i++ {
+		blocks = append(blocks, slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, strings.Repeat("x", 2500), false, false), nil, nil))
+	}
+	_, _, err := api.PostMessageContext(context.Background(), "C1", slack.MsgOptionBlocks(blocks...))
+	if err == nil || err.Error() != "msg_blocks_too_long" {
+		t.Fatalf("12,500 characters: %v", err)
+	}
+	if _, _, err := api.PostMessageContext(context.Background(), "C1", slack.MsgOptionBlocks(blocks[:4]...)); err != nil {
+		t.Fatalf("10,000 characters: %v", err)
+	}
+}
+
+// TestRefusedTokens: a token that is not a Slack token, or one the test
+// refuses, gets Slack's error from auth.test and apps.connections.open;
+// auth.test reports the token's scopes.
+func TestRefusedTokens(t *testing.T) {
+	s := NewServer()
+	defer s.Close()
+	ctx := context.Background()
+	bad := slack.New("notatoken", slack.OptionAPIURL(s.URL()+"/api/"))
+	if _, err := bad.AuthTestContext(ctx); err == nil || err.Error() != "invalid_auth" {
+		t.Errorf("notatoken: %v", err)
+	}
+	app := slack.New("xoxb-x", slack.OptionAPIURL(s.URL()+"/api/"), slack.OptionAppLevelToken("xapp-1"))
+	s.RefuseToken("xapp-1", "account_inactive")
+	if _, _, err := app.StartSocketModeContext(ctx); err == nil || err.Error() != "account_inactive" {
+		t.Errorf("refused app token: %v", err)
+	}
+	s.RefuseToken("xapp-1", "")
+	if _, _, err := app.StartSocketModeContext(ctx); err != nil {
+		t.Errorf("accepted again: %v", err)
+	}
+	s.SetScopes([]string{"chat:write"})
+	req, _ := http.NewRequest(http.MethodPost, s.URL()+"/api/auth.test", nil)
+	req.Header.Set("Authorization", "Bearer xoxb-x")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if got := res.Header.Get("X-OAuth-Scopes"); got != "chat:write" {
+		t.Errorf("scopes %q", got)
+	}
+}
+
+// TestSocketFrameLimit: an acknowledgement over 20 KiB closes the
+// connection and is never delivered.
+func TestSocketFrameLimit(t *testing.T) {
+	s := NewServer()
+	defer s.Close()
+	api := client(s)
+	slack.OptionAppLevelToken("xapp-1")(api)
+	_, url, err := api.StartSocketModeContext(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, _, err := websocket.DefaultDialer.Dial(url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var hello map[string]any
+	if err := conn.ReadJSON(&hello); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	go func() {
+		var env struct {
+			EnvelopeID string `json:"envelope_id"`
+		}
+		if conn.ReadJSON(&env) == nil {
+			_ = conn.WriteJSON(map[string]any{"envelope_id": env.EnvelopeID, "payload": map[string]string{"text": strings.Repeat("x", MaxSocketFrameBytes)}})
+		}
+	}()
+	if _, err := s.PushEnvelope(ctx, "slash_commands", map[string]string{"command": "/access"}); err == nil {
+		t.Fatal("an oversized ack was delivered")
+	}
+	if s.OversizedFrames() != 1 {
+		t.Errorf("%d oversized frames", s.OversizedFrames())
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for s.OpenSockets() != 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if s.OpenSockets() != 0 {
+		t.Error("the connection stayed open")
+	}
+}
