@@ -351,3 +351,59 @@ func TestSocketModeReadinessAndReconnects(t *testing.T) {
 		return h.slack.OpenSockets() == 1 && h.bot.Ready(ctx) == nil && h.slack.SocketConnections() > before+1
 	})
 }
+
+// TestNotificationsUnderSlackRateLimits: with the fake limiting like Slack
+// (chat.update 50 a minute), two approvals in a row reach both requesters
+// and every copy, paced to the tier, each copy rewritten at most once per
+// state change.
+func TestNotificationsUnderSlackRateLimits(t *testing.T) {
+	h := newHarness(t, paced())
+	h.slack.LimitLikeSlack()
+	r1 := h.request(alice, "Engineering", "one", "1h")
+	r2 := h.request(mallory, "Engineering", "two", "1h")
+	h.slack.ResetCalls()
+	h.click(bob, h.approverMessage(r1, slacktest.DMChannel(bob)), views.ActionApprove)
+	h.click(bob, h.approverMessage(r2, slacktest.DMChannel(bob)), views.ActionApprove)
+	copies := 0
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		h.settle()
+		done := 0
+		for _, r := range []*workflow.Request{r1, r2} {
+			refs, _ := h.svc.Messages(context.Background(), r.ID)
+			copies = len(refs)
+			final := 0
+			for _, ref := range refs {
+				if m, _ := h.slack.Message(ref.Channel, ref.TS); m.Updates > 0 && !strings.Contains(string(m.Blocks), "PostHog…") {
+					final++
+				}
+			}
+			if final == len(refs) && h.get(r.ID).State == workflow.StateCompleted {
+				done++
+			}
+		}
+		if done == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("copies not final after a minute: %d chat.update calls", len(h.slack.CallsTo("chat.update")))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for _, who := range []string{alice, mallory} {
+		told := 0
+		for _, m := range h.slack.Messages(slacktest.DMChannel(who)) {
+			if strings.Contains(string(m.Blocks), "you are now a member") {
+				told++
+			}
+		}
+		if told != 1 {
+			t.Errorf("%s was told %d times", who, told)
+		}
+	}
+	updates := len(h.slack.CallsTo("chat.update"))
+	if bound := 3 * copies * 2; updates > bound { // 1.5 × copies × 2 changes × 2 requests
+		t.Errorf("%d chat.update calls for %d copies, bound %d", updates, copies, bound)
+	}
+	t.Logf("%d chat.update calls, %d answered 429", updates, h.slack.RateLimited("chat.update"))
+}

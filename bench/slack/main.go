@@ -26,6 +26,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -218,36 +219,49 @@ func approvals() (bool, error) {
 
 	start := time.Now()
 	clicked := make([]time.Time, n)
+	told := make([]time.Duration, n)
+	var mu sync.Mutex
+	// Watch the requesters' DMs while bob clicks.
+	watchDone := make(chan bool, 1)
+	go func() {
+		watchDone <- waitFor(10*time.Minute, func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			done := true
+			for i := range reqs {
+				if told[i] != 0 {
+					continue
+				}
+				if !clicked[i].IsZero() {
+					for _, m := range w.slack.Messages(slacktest.DMChannel(requester(i))) {
+						if strings.Contains(m.Text+string(m.Blocks), "you are now a member") {
+							told[i] = time.Since(clicked[i])
+						}
+					}
+				}
+				done = done && told[i] != 0
+			}
+			return done
+		})
+	}()
 	for i, r := range reqs {
 		m, _ := w.approverMessage(r.ID, bobDM)
 		p, err := w.slack.ClickMessage(bob, m, views.ActionApprove, "")
 		if err != nil {
 			return false, err
 		}
-		clicked[i] = time.Now()
+		at := time.Now()
 		res, err := http.DefaultClient.Do(slacktest.SignedRequest(secret, w.http.URL+"/slack/interactions", slacktest.InteractionForm(p), time.Now()))
 		if err != nil {
 			return false, err
 		}
 		res.Body.Close()
-		time.Sleep(time.Minute/n - time.Since(clicked[i])%(time.Minute/n))
+		mu.Lock()
+		clicked[i] = at
+		mu.Unlock()
+		time.Sleep(time.Until(start.Add(time.Duration(i+1) * time.Minute / n)))
 	}
-	told := make([]time.Duration, n)
-	allTold := waitFor(10*time.Minute, func() bool {
-		done := true
-		for i := range reqs {
-			if told[i] != 0 {
-				continue
-			}
-			for _, m := range w.slack.Messages(slacktest.DMChannel(requester(i))) {
-				if strings.Contains(m.Text+string(m.Blocks), "you are now a member") {
-					told[i] = time.Since(clicked[i])
-				}
-			}
-			done = done && told[i] != 0
-		}
-		return done
-	})
+	allTold := <-watchDone
 	var worst time.Duration
 	for _, d := range told {
 		worst = max(worst, d)
