@@ -241,7 +241,7 @@ func (h *harness) interact(payload []byte, err error) response {
 // nothing is left to do.
 func (h *harness) settle() {
 	h.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	retries := 0
 	for {

@@ -14,6 +14,10 @@ import (
 // config is everything read from the environment (see product.md,
 // "Configuration"). Secrets are tagged so they never reach a log line.
 type config struct {
+	// slackUnpaced turns off pacing Slack calls to Slack's tiers: for the
+	// demo, whose fake Slack has no limits. Not settable from the environment.
+	slackUnpaced bool
+
 	Listen             string   `env:"ACCESSBOT_LISTEN" envDefault:":8080"`
 	DatabaseURL        string   `env:"DATABASE_URL" envDefault:"sqlite:accessbot.db"`
 	SlackBotToken      string   `env:"SLACK_BOT_TOKEN" secret:"true"`

@@ -164,6 +164,7 @@ func startDemo(ctx context.Context, c *cli, keep string, verbose bool) (*demo, e
 	if err != nil {
 		return nil, err
 	}
+	cfg.slackUnpaced = true // the fake Slack has no rate limits
 	a, err := newApp(ctx, cfg, log)
 	if err != nil {
 		return nil, err

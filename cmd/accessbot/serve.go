@@ -128,6 +128,7 @@ func newApp(ctx context.Context, cfg config, log zerolog.Logger) (*app, error) {
 		Logger:           log.With().Str("component", "slack").Logger(),
 		Observe:          m.observeSlack,
 		Dropped:          func(reason string) { sm.dropped.WithLabelValues(reason).Inc() },
+		Unpaced:          cfg.slackUnpaced,
 	})
 	if err != nil {
 		return nil, err
