@@ -407,3 +407,23 @@ func TestNotificationsUnderSlackRateLimits(t *testing.T) {
 	}
 	t.Logf("%d chat.update calls, %d answered 429", updates, h.slack.RateLimited("chat.update"))
 }
+
+// TestSlowUsersInfoDoesNotHoldTheAck: the approver's email for the audit
+// entry is looked up within a short budget, so a slow users.info never
+// makes the click's acknowledgement (and the stored decision) late.
+func TestSlowUsersInfoDoesNotHoldTheAck(t *testing.T) {
+	h := newHarness(t)
+	r := h.request(alice, "Engineering", "please", "1h")
+	h.slack.SetLatency("users.info", 2500*time.Millisecond)
+	start := time.Now()
+	res := h.click(bob, h.approverMessage(r, slacktest.DMChannel(bob)), views.ActionApprove)
+	took := time.Since(start)
+	if res.status != http.StatusOK || took > 1500*time.Millisecond {
+		t.Fatalf("ack %d after %v", res.status, took)
+	}
+	if got := h.get(r.ID); got.State == workflow.StatePending {
+		t.Fatal("approval not stored at the ack")
+	}
+	h.slack.SetLatency("users.info", 0)
+	h.settle()
+}
