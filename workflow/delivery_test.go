@@ -95,3 +95,36 @@ func TestDeliveryGivesUpAfterADay(t *testing.T) {
 		}
 	})
 }
+
+// TestNotifyWorkersTakeOnlyNotifications: workers started for NotifyKinds
+// deliver while the PostHog execution waits for the other workers.
+func TestNotifyWorkersTakeOnlyNotifications(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *store.DB) {
+		h := newHarness(t, db)
+		ctx := context.Background()
+		r := h.mustCreate("Engineering", time.Hour)
+		h.mustApprove(r, bob)
+		for {
+			ran, err := h.svc.RunJobOf(ctx, workflow.NotifyKinds)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ran {
+				break
+			}
+		}
+		if got := h.notes.types(r.ID); !slices.Equal(got, []workflow.EventType{workflow.EventCreated, workflow.EventApproved}) {
+			t.Fatalf("delivered %v", got)
+		}
+		if got := h.notes.requesterTypes(r.ID); !slices.Equal(got, []workflow.EventType{workflow.EventApproved}) {
+			t.Fatalf("requester told %v", got)
+		}
+		if got := h.request(r.ID).State; got != workflow.StateApproved {
+			t.Fatalf("notify workers ran the execution: %s", got)
+		}
+		h.drain()
+		if got := h.request(r.ID).State; got != workflow.StateCompleted {
+			t.Fatalf("state %s", got)
+		}
+	})
+}
