@@ -83,10 +83,8 @@ func (b *Bot) RunSocketMode(ctx context.Context, appToken string) error {
 			} else {
 				b.log.Debug().Err(err).Dur("retry_in", wait).Msg("socket mode: still cannot connect")
 			}
-			if old != nil {
-				old.close()
-				old = nil
-			}
+			// A connection Slack asked us to leave keeps serving until its
+			// overlap ends or Slack closes it.
 			select {
 			case <-ctx.Done():
 			case <-time.After(wait):
