@@ -145,7 +145,6 @@ func startDemo(ctx context.Context, c *cli, keep string, verbose bool) (*demo, e
 	cfg.PostHogHost = d.ph.URL()
 	cfg.PostHogAPIKey = d.ph.APIKey()
 	cfg.PostHogOrgID = "@current"
-	cfg.PostHogRateLimit = 50
 	cfg.PolicyFile = policyPath
 	cfg.Admins = []string{demoAdmin}
 	cfg.AuditToken = d.token

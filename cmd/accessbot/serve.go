@@ -86,7 +86,7 @@ func newApp(ctx context.Context, cfg config, log zerolog.Logger) (*app, error) {
 	m := newMetrics(db)
 
 	ph, err := posthog.NewClient(cfg.PostHogHost, cfg.PostHogAPIKey, cfg.PostHogOrgID,
-		posthog.WithRateLimit(cfg.PostHogRateLimit, 10),
+		posthog.WithRateLimit(cfg.PostHogPerMinute, cfg.PostHogPerHour),
 		posthog.WithUserAgent("accessbot/"+buildVersion()),
 		posthog.WithLogger(log.With().Str("component", "posthog").Logger()),
 		posthog.WithObserver(m.observePostHog))
