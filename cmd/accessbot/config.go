@@ -32,7 +32,7 @@ type config struct {
 
 	// Tuning beyond the contract; the defaults suit most installations.
 	PostHogPerMinute  int           `env:"POSTHOG_REQUESTS_PER_MINUTE" envDefault:"450"` // PostHog allows 480 per key
-	PostHogPerHour    int           `env:"POSTHOG_REQUESTS_PER_HOUR" envDefault:"4500"`   // PostHog allows 4800 per key
+	PostHogPerHour    int           `env:"POSTHOG_REQUESTS_PER_HOUR" envDefault:"4500"`  // PostHog allows 4800 per key
 	Workers           int           `env:"ACCESSBOT_WORKERS" envDefault:"4"`
 	ShutdownTimeout   time.Duration `env:"ACCESSBOT_SHUTDOWN_TIMEOUT" envDefault:"25s"`
 	SchedulerInterval time.Duration `env:"ACCESSBOT_SCHEDULER_INTERVAL" envDefault:"30s"`
