@@ -196,7 +196,7 @@ func TestMembersOrderAndFilters(t *testing.T) {
 	check("members/?search=example.com&order=joined_at", "Alice.Smith@Example.com", "bob@example.com")
 	check("members/?search=nobody")
 	wantError(t, r.do("GET", r.org("members/?search="+strings.Repeat("a", 201)), nil), 400, "validation_error", "max_length", "Ensure this field has no more than 200 characters.", "search")
-	check("members/?search="+strings.Repeat("a", 200))
+	check("members/?search=" + strings.Repeat("a", 200))
 
 	// updated_after keeps members updated strictly after it.
 	time.Sleep(2 * time.Millisecond)

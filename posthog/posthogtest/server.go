@@ -6,11 +6,18 @@
 // organization, membership, organization level, throttling), and limit/offset pagination
 // with absolute next/previous links.
 //
+// Like PostHog it knows keys' scopes and their owners' organization levels, keys restricted
+// to projects or organizations ([WithKeyScopedProjects], [WithKeyScopedOrganizations]), the
+// plan's available_product_features ([WithoutRoleBasedAccess]), "@current" as the key
+// owner's current organization ([Server.SetCurrentOrganization]), the members list's order
+// (newest first) and filters (email=, search=, updated_after=), organization integrations,
+// and the per-key minute and hour throttle windows ([WithRateLimit]).
+//
 // Besides serving the API it can be seeded from code ([Server.AddUser], [Server.AddRole],
-// [Server.AddMembership]), inspected ([Server.Memberships], [Server.HasMember],
-// [Server.Calls]) and told to misbehave ([Server.FailNext], [Server.ThrottleNext],
-// [Server.SetLatency], [Server.ApplyThenTimeoutNext], [Server.ApplyThenDropNext]).
-// It is safe for concurrent use.
+// [Server.AddMembership], [Server.AddIntegration]), inspected ([Server.Memberships],
+// [Server.HasMember], [Server.Calls]) and told to misbehave ([Server.FailNext],
+// [Server.UnavailableNext], [Server.ThrottleNext], [Server.SetLatency],
+// [Server.ApplyThenTimeoutNext], [Server.ApplyThenDropNext]). It is safe for concurrent use.
 package posthogtest
 
 import (
