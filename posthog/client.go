@@ -108,6 +108,8 @@ type Client struct {
 	RoleExternalReferences *RoleExternalReferencesService
 	// Members is the API under /api/organizations/{org}/members/.
 	Members *MembersService
+	// OrganizationIntegrations is the API under /api/organizations/{org}/integrations/.
+	OrganizationIntegrations *OrganizationIntegrationsService
 }
 
 // service is embedded by every API area; they all share one Client.
@@ -302,6 +304,7 @@ func NewClient(baseURL, apiKey, organizationID string, opts ...Option) (*Client,
 	c.RoleMemberships = (*RoleMembershipsService)(&c.common)
 	c.RoleExternalReferences = (*RoleExternalReferencesService)(&c.common)
 	c.Members = (*MembersService)(&c.common)
+	c.OrganizationIntegrations = (*OrganizationIntegrationsService)(&c.common)
 	return c, nil
 }
 

@@ -100,6 +100,16 @@ type wireOrg struct {
 	IsNotActiveReason            *string           `json:"is_not_active_reason"`
 }
 
+type wireIntegration struct {
+	ID            string         `json:"id"`
+	Kind          string         `json:"kind"`
+	IntegrationID *string        `json:"integration_id"`
+	Config        map[string]any `json:"config"`
+	CreatedAt     string         `json:"created_at"`
+	UpdatedAt     string         `json:"updated_at"`
+	CreatedBy     *wireUser      `json:"created_by"`
+}
+
 type wirePage struct {
 	Count    int     `json:"count"`
 	Next     *string `json:"next"`
@@ -140,13 +150,35 @@ func (s *Server) memberJSON(m *member) wireMember {
 }
 
 func (s *Server) nestedMemberJSON(m *member) wireNestedMember {
+	u := s.users[m.userUUID]
 	return wireNestedMember{
-		ID:        m.id,
-		User:      s.userJSON(s.users[m.userUUID]),
-		Level:     m.level,
-		JoinedAt:  ts(m.joinedAt),
-		UpdatedAt: ts(m.updatedAt),
+		ID:            m.id,
+		User:          s.userJSON(u),
+		Level:         m.level,
+		JoinedAt:      ts(m.joinedAt),
+		UpdatedAt:     ts(m.updatedAt),
+		Is2FAEnabled:  u.is2FA,
+		HasSocialAuth: u.hasSocialAuth,
 	}
+}
+
+func (s *Server) integrationJSON(x *integration) wireIntegration {
+	out := wireIntegration{
+		ID:            x.id,
+		Kind:          x.kind,
+		IntegrationID: x.integrationID,
+		Config:        x.config,
+		CreatedAt:     ts(x.createdAt),
+		UpdatedAt:     ts(x.updatedAt),
+	}
+	if out.Config == nil {
+		out.Config = map[string]any{}
+	}
+	if u := s.users[x.createdBy]; u != nil {
+		w := s.userJSON(u)
+		out.CreatedBy = &w
+	}
+	return out
 }
 
 func (s *Server) membershipJSON(rm *membership) wireMembership {
@@ -223,6 +255,9 @@ func (s *Server) orgJSON(o *org, callerUUID string) wireOrg {
 		DefaultAnonymizeIPs:          o.defaultAnonymizeIPs,
 		DefaultRoleID:                o.defaultRoleID,
 		IsActive:                     true,
+	}
+	for _, f := range o.features {
+		out.AvailableProductFeatures = append(out.AvailableProductFeatures, f)
 	}
 	if m := s.memberOf(o.id, callerUUID); m != nil {
 		out.MembershipLevel = ptr(m.level)
