@@ -110,7 +110,7 @@ func newApp(ctx context.Context, cfg config, log zerolog.Logger) (*app, error) {
 		}
 		pf.ph = ph
 	} else {
-		pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		err := pf.run(pctx)
 		cancel()
 		var failure *preflightFailure
