@@ -324,6 +324,12 @@ func (s *Server) rateLimit(key string) (time.Duration, bool) {
 // non-positive limit falls back to 100, no maximum; next and previous are absolute URLs with
 // limit and offset replaced and the other parameters kept.
 func (s *Server) paginate(c *reqCtx, items []any) response {
+	return paginateFunc(s, c, items, func(v any) any { return v })
+}
+
+// paginateFunc is paginate over all, rendering only the items of the page: a page of a
+// 5,000-member role renders 100 memberships, not 5,000.
+func paginateFunc[T any](s *Server, c *reqCtx, all []T, render func(T) any) response {
 	q := c.r.URL.Query()
 	limit := defaultLimit
 	if v, err := strconv.Atoi(q.Get("limit")); err == nil && v > 0 {
@@ -333,9 +339,12 @@ func (s *Server) paginate(c *reqCtx, items []any) response {
 	if v, err := strconv.Atoi(q.Get("offset")); err == nil && v > 0 {
 		offset = v
 	}
-	count := len(items)
+	count := len(all)
 	start, end := min(offset, count), min(offset+limit, count)
-	p := wirePage{Count: count, Results: append([]any{}, items[start:end]...)}
+	p := wirePage{Count: count, Results: []any{}}
+	for _, v := range all[start:end] {
+		p.Results = append(p.Results, render(v))
+	}
 	if offset+limit < count {
 		p.Next = ptr(s.link(c.r, q, limit, offset+limit))
 	}
@@ -523,7 +532,7 @@ func (s *Server) createOrganization(c *reqCtx) response {
 		return *r
 	}
 	t := s.now()
-	s.members = append(s.members, &member{id: uuid.NewString(), orgID: o.id, userUUID: c.caller.uuid, level: posthog.LevelOwner, joinedAt: t, updatedAt: t})
+	s.addMember(o.id, c.caller.uuid, posthog.LevelOwner, t)
 	// PostHog switches its creator to the new organization: "@current" now means it.
 	c.caller.currentOrg = o.id
 	return jsonResponse(http.StatusCreated, s.orgJSON(o, c.caller.uuid))
@@ -627,7 +636,13 @@ func (s *Server) deleteOrganization(c *reqCtx) response {
 			s.removeRole(r.id)
 		}
 	}
-	s.members = slices.DeleteFunc(s.members, func(m *member) bool { return m.orgID == id })
+	s.members = slices.DeleteFunc(s.members, func(m *member) bool {
+		if m.orgID == id {
+			delete(s.memberIdx, memberKey{m.orgID, m.userUUID})
+			return true
+		}
+		return false
+	})
 	s.orgOrder = slices.DeleteFunc(s.orgOrder, func(o *org) bool { return o.id == id })
 	delete(s.orgs, id)
 	return response{status: http.StatusNoContent}
@@ -658,11 +673,7 @@ func (s *Server) roleIn(o *org, ref string) *role {
 }
 
 func (s *Server) listRoles(c *reqCtx) response {
-	items := []any{}
-	for _, r := range s.orgRoles(c.org.id) {
-		items = append(items, s.roleJSON(r))
-	}
-	return s.paginate(c, items)
+	return paginateFunc(s, c, s.orgRoles(c.org.id), func(r *role) any { return s.roleJSON(r) })
 }
 
 // roleName validates a role name: required, trimmed, not blank, at most 200 characters,
@@ -769,14 +780,12 @@ func (s *Server) listMemberships(c *reqCtx) response {
 	if res != nil {
 		return *res
 	}
-	items := []any{}
+	var rms []*membership
 	if r := s.roles[roleID]; r != nil && r.orgID == c.org.id {
-		for _, rm := range s.roleMemberships(roleID) {
-			items = append(items, s.membershipJSON(rm))
-		}
+		rms = s.roleMemberships(roleID)
 	}
 	// An unknown role, or another organization's, is an empty list, not a 404.
-	return s.paginate(c, items)
+	return paginateFunc(s, c, rms, func(rm *membership) any { return s.membershipJSON(rm) })
 }
 
 func (s *Server) createMembership(c *reqCtx) response {
@@ -1068,7 +1077,7 @@ func (s *Server) listMembers(c *reqCtx) response {
 	if q.Get("order") != "joined_at" {
 		slices.Reverse(members) // -joined_at, PostHog's default
 	}
-	items := []any{}
+	var matched []*member
 	for _, m := range members {
 		u := s.users[m.userUUID]
 		if email != "" && u.email != email {
@@ -1081,9 +1090,9 @@ func (s *Server) listMembers(c *reqCtx) response {
 		if !updatedAfter.IsZero() && !m.updatedAt.After(updatedAfter) {
 			continue
 		}
-		items = append(items, s.memberJSON(m))
+		matched = append(matched, m)
 	}
-	return s.paginate(c, items)
+	return paginateFunc(s, c, matched, func(m *member) any { return s.memberJSON(m) })
 }
 
 // parseTime accepts the ISO 8601 forms Django's DateTimeField does: with or without a zone

@@ -98,7 +98,7 @@ func (s *Server) SetCurrentOrganization(orgID string) {
 			level = m.level
 		}
 		t := s.now()
-		s.members = append(s.members, &member{id: uuid.NewString(), orgID: id, userUUID: owner.uuid, level: level, joinedAt: t, updatedAt: t})
+		s.addMember(id, owner.uuid, level, t)
 	}
 	owner.currentOrg = id
 }

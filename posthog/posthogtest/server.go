@@ -192,6 +192,7 @@ type Server struct {
 	orgs        map[string]*org
 	orgOrder    []*org
 	members     []*member
+	memberIdx   map[memberKey]*member
 	roles       map[string]*role
 	roleOrder   []*role
 	memberships []*membership
@@ -267,6 +268,10 @@ type member struct {
 	joinedAt, updatedAt time.Time
 }
 
+// memberKey indexes members by organization and user, so that rendering thousands of role
+// memberships stays fast.
+type memberKey struct{ orgID, userUUID string }
+
 type role struct {
 	id        string
 	orgID     string
@@ -315,6 +320,7 @@ func NewServer(opts ...Option) *Server {
 		keyScopes: slices.Clone(DefaultScopes),
 		keys:      map[string]*apiKey{},
 		users:     map[string]*user{},
+		memberIdx: map[memberKey]*member{},
 		orgs:      map[string]*org{},
 		roles:     map[string]*role{},
 		history:   map[string][]time.Time{},
@@ -416,7 +422,7 @@ func (s *Server) newUser(email, first, last, orgID string, level int) *user {
 	s.users[u.uuid] = u
 	if orgID != "" {
 		t := s.now()
-		s.members = append(s.members, &member{id: uuid.NewString(), orgID: orgID, userUUID: u.uuid, level: level, joinedAt: t, updatedAt: t})
+		s.addMember(orgID, u.uuid, level, t)
 	}
 	return u
 }

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // The JSON shapes PostHog sends, written out independently of the client's types so that a
@@ -294,12 +296,14 @@ func (s *Server) activeMembers(orgID string) []*member {
 }
 
 func (s *Server) memberOf(orgID, userUUID string) *member {
-	for _, m := range s.members {
-		if m.orgID == orgID && m.userUUID == userUUID {
-			return m
-		}
-	}
-	return nil
+	return s.memberIdx[memberKey{orgID, userUUID}]
+}
+
+// addMember makes a user a member of an organization, joining at t.
+func (s *Server) addMember(orgID, userUUID string, level int, t time.Time) {
+	m := &member{id: uuid.NewString(), orgID: orgID, userUUID: userUUID, level: level, joinedAt: t, updatedAt: t}
+	s.members = append(s.members, m)
+	s.memberIdx[memberKey{orgID, userUUID}] = m
 }
 
 // convert turns a wire value into the client's type, the way the client would decode it.
