@@ -35,22 +35,22 @@ type confirmObject struct {
 }
 
 type element struct {
-	Type          string          `json:"type"`
-	ActionID      string          `json:"action_id"`
-	Text          *textObject     `json:"text"` // button label, or a context text
-	Value         string          `json:"value"`
-	URL           string          `json:"url"`
-	Style         string          `json:"style"`
-	Placeholder   *textObject     `json:"placeholder"`
-	Options       []option        `json:"options"`
-	OptionGroups  []optionGroup   `json:"option_groups"`
-	InitialOption *option         `json:"initial_option"`
-	InitialValue  string          `json:"initial_value"`
-	Multiline     bool            `json:"multiline"`
-	MaxLength     int             `json:"max_length"`
-	Confirm       *confirmObject  `json:"confirm"`
-	ImageURL      string          `json:"image_url"`
-	AltText       string          `json:"alt_text"`
+	Type          string         `json:"type"`
+	ActionID      string         `json:"action_id"`
+	Text          *textObject    `json:"text"` // button label, or a context text
+	Value         string         `json:"value"`
+	URL           string         `json:"url"`
+	Style         string         `json:"style"`
+	Placeholder   *textObject    `json:"placeholder"`
+	Options       []option       `json:"options"`
+	OptionGroups  []optionGroup  `json:"option_groups"`
+	InitialOption *option        `json:"initial_option"`
+	InitialValue  string         `json:"initial_value"`
+	Multiline     bool           `json:"multiline"`
+	MaxLength     int            `json:"max_length"`
+	Confirm       *confirmObject `json:"confirm"`
+	ImageURL      string         `json:"image_url"`
+	AltText       string         `json:"alt_text"`
 }
 
 // context elements are text objects or images; both decode as element.
