@@ -166,6 +166,7 @@ func emojify(s string) string {
 
 // angle renders the inside of a <…> token.
 func (x text) angle(tok string) string {
+	written := "<" + tok + ">"
 	label := ""
 	if i := strings.LastIndexByte(tok, '|'); i >= 0 {
 		tok, label = tok[:i], tok[i+1:]
@@ -202,10 +203,7 @@ func (x text) angle(tok string) string {
 	u, err := url.Parse(entities.Replace(tok))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "mailto") {
 		// Not a link Slack would make: show the text as it was written.
-		if label != "" {
-			return esc(label)
-		}
-		return esc(tok)
+		return html.EscapeString(entities.Replace(written))
 	}
 	if label == "" {
 		label = tok

@@ -281,6 +281,7 @@ type fileItem struct {
 }
 
 type conversation struct {
+	Me    Person
 	Items []item
 	Empty string
 }
@@ -366,7 +367,7 @@ func (s *Server) conversation(me Person, channel string, isDM bool, empty string
 			items[i].Time = items[i].at.In(s.text.loc).Format("15:04:05")
 		}
 	}
-	return conversation{Items: items, Empty: empty}
+	return conversation{Me: me, Items: items, Empty: empty}
 }
 
 // fill renders a message's blocks, or its text when it has none.
