@@ -220,10 +220,9 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	// Opening the page is opening Slack: the App Home tab is rendered.
-	if _, has := s.cfg.Slack.HomeView(me.ID); !has {
-		s.openHome(r.Context(), me.ID)
-	}
+	// Opening the page is opening Slack on the app: the App Home tab is
+	// rendered afresh.
+	s.openHome(r.Context(), me.ID)
 	panes, err := s.renderPanes(r.Context(), me)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)

@@ -20,7 +20,9 @@ func testConfig(t *testing.T) Config {
 		Slack: sl, PostHog: ph, BotURL: "http://127.0.0.1:1", SigningSecret: "secret",
 		People:  []Person{{ID: "U0ALICE", Name: "Alice Nguyen", Email: "alice@example.com", About: "engineer"}},
 		Channel: "C0APPROVALS", ChannelName: "access-approvals",
-		Audit: func(context.Context) (AuditView, error) { return AuditView{Verdict: "audit log intact: 0 entries verified", OK: true}, nil },
+		Audit: func(context.Context) (AuditView, error) {
+			return AuditView{Verdict: "audit log intact: 0 entries verified", OK: true}, nil
+		},
 	}
 }
 
