@@ -181,6 +181,22 @@ func TestSandboxFlow(t *testing.T) {
 	if role == nil {
 		t.Fatalf("Engineering is not prefilled:\n%s", modal)
 	}
+	// Choosing a role tells the bot (dispatch_action), which offers that
+	// role's durations: Incident Response's grants last at most 2 minutes.
+	ir := regexp.MustCompile(`<option value="([^"]+)">Incident Response</option>`).FindStringSubmatch(modal)
+	if code, body := p.post(demoAlice, "/action", url.Values{"kind": {"view"}, "view": {view}, "action_id": {"role_select"},
+		"value": {ir[1]}}); code != http.StatusNoContent {
+		t.Fatalf("choose a role: HTTP %d %s", code, body)
+	}
+	p.wait(demoAlice, "modal", "Incident Response's durations", func(h string) bool {
+		return strings.Contains(h, `>2 minutes</option>`) && !strings.Contains(h, `>8 hours</option>`)
+	})
+	if code, body := p.post(demoAlice, "/action", url.Values{"kind": {"view"}, "view": {view}, "action_id": {"role_select"},
+		"value": {role[1]}}); code != http.StatusNoContent {
+		t.Fatalf("choose a role: HTTP %d %s", code, body)
+	}
+	p.wait(demoAlice, "modal", "Engineering's durations", func(h string) bool { return strings.Contains(h, `>8 hours</option>`) })
+
 	code, body := p.post(demoAlice, "/submit", url.Values{"__view": {view}, "role": {role[1]}, "reason": {""}, "duration": {"8h"}})
 	if code != http.StatusOK || !strings.Contains(body, `"closed":false`) || !strings.Contains(body, `"reason"`) {
 		t.Fatalf("empty reason: HTTP %d %s", code, body)
@@ -248,6 +264,46 @@ func TestSandboxTypeahead(t *testing.T) {
 	}
 	if len(opts) != 10 || opts[0].Label != "Project 040" || opts[0].Value == "" {
 		t.Errorf("options for “project 04”: %+v", opts)
+	}
+}
+
+// TestSandboxCommand runs the subcommand as a person does: it prints the
+// page's address, serves it, and stops cleanly on SIGINT (the context).
+func TestSandboxCommand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the whole service")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out, errOut := &syncBuffer{}, &syncBuffer{}
+	exit := make(chan int, 1)
+	go func() {
+		exit <- run(ctx, &cli{stdout: out, stderr: errOut}, []string{"sandbox", "--listen", "127.0.0.1:0"})
+	}()
+	addr := regexp.MustCompile(`running at (http://127\.0\.0\.1:[0-9]+)`)
+	deadline := time.Now().Add(20 * time.Second)
+	for addr.FindStringSubmatch(out.String()) == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("no address printed; stdout %q, stderr %q", out.String(), errOut.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	p := page{t, addr.FindStringSubmatch(out.String())[1]}
+	if code, body := p.get("/"); code != http.StatusOK || !strings.Contains(body, "Alice Nguyen") {
+		t.Errorf("the printed address answers HTTP %d", code)
+	}
+	cancel()
+	select {
+	case code := <-exit:
+		if code != 0 {
+			t.Errorf("exit %d after SIGINT; stderr %q", code, errOut.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("sandbox did not stop after SIGINT")
+	}
+	code, help, _ := runCLI(t, nil, "sandbox", "--help")
+	if code != 0 || !strings.Contains(help, "Scenarios: default, many-roles.") || !strings.Contains(help, "-listen") {
+		t.Errorf("--help: exit %d\n%s", code, help)
 	}
 }
 
