@@ -104,7 +104,8 @@ func runSandbox(ctx context.Context, c *cli, args []string) int {
 			"people, roles and a policy, and serves a web page where you act as any of those people: type\n"+
 			"/access commands, fill in modals, click Approve, and watch PostHog's memberships and the audit\n"+
 			"log change. No credentials, no network. The database is a temporary SQLite file, removed on\n"+
-			"exit. Stops on SIGINT or SIGTERM.\n\nScenarios: "+scenarioNames()+".")
+			"exit. Stops on SIGINT or SIGTERM. The page has no login: keep it on a loopback address.\n\n"+
+			"Scenarios: "+scenarioNames()+".")
 	listen := fs.String("listen", "127.0.0.1:8099", "address of the sandbox page")
 	scenario := fs.String("scenario", "default", "seeded data: "+scenarioNames())
 	verbose := fs.Bool("verbose", false, "show the service's own log lines")
