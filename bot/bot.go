@@ -36,8 +36,8 @@ type Workflow interface {
 	Deny(ctx context.Context, id int64, actor, reason string) (*workflow.Request, error)
 	// Cancel withdraws the actor's own request. ENOTFOUND, EFORBIDDEN, ECONFLICT.
 	Cancel(ctx context.Context, id int64, actor string) (*workflow.Request, error)
-	// Revoke ends a completed grant early. ENOTFOUND, EFORBIDDEN, ECONFLICT.
-	Revoke(ctx context.Context, id int64, actor, reason string) (*workflow.Request, error)
+	// Grants ends and extends grants (revoke, done, extend, overdue list).
+	Grants() *workflow.Grants
 	// CanDecide reports ECONFLICT when r is no longer pending and
 	// EFORBIDDEN when actor may not decide it.
 	CanDecide(ctx context.Context, r *workflow.Request, actor string) error

@@ -21,6 +21,8 @@ const (
 	VerbPending      Verb = "pending"       // requests waiting for the caller's decision
 	VerbCancel       Verb = "cancel"        // withdraw request ID
 	VerbRevoke       Verb = "revoke"        // end grant ID early (owners, admins), with an optional reason
+	VerbExtend       Verb = "extend"        // ask to extend the caller's grant ID (optional Duration)
+	VerbDone         Verb = "done"          // the holder ends grant ID now
 	VerbRoles        Verb = "roles"         // PostHog roles with owners and members
 	VerbOwners       Verb = "owners"        // owners of Role
 	VerbOwnersAdd    Verb = "owners add"    // make User an owner of Role
@@ -36,6 +38,7 @@ type Command struct {
 	User     string        // Slack user id from a mention
 	ID       int64         // request id
 	Reason   string        // revoke: why, as typed
+	Duration time.Duration // extend: how much longer (0: as long as the grant was given for)
 	Since    time.Time     // audit: absolute start
 	SinceAgo time.Duration // audit: relative start ("7d")
 }
@@ -111,6 +114,32 @@ func ParseCommand(text string) (Command, error) {
 			return Command{}, err
 		}
 		return Command{Verb: VerbRevoke, ID: id, Reason: joinRole(args[1:])}, nil
+
+	case "extend":
+		if len(args) == 0 || len(args) > 2 {
+			return Command{}, usageError("Say which grant to extend, and optionally by how much: `/access extend 7` or `/access extend 7 8h`.")
+		}
+		id, err := parseRequestID(args[0])
+		if err != nil {
+			return Command{}, err
+		}
+		c := Command{Verb: VerbExtend, ID: id}
+		if len(args) == 2 {
+			if c.Duration, err = workflow.ParseDuration(args[1]); err != nil || c.Duration <= 0 {
+				return Command{}, usageError("`%s` is not a duration; say how much longer like `8h`, `90m` or `2d`.", echo(args[1]))
+			}
+		}
+		return c, nil
+
+	case "done":
+		if len(args) != 1 {
+			return Command{}, usageError("Say which of your grants to end: `/access done 7`.")
+		}
+		id, err := parseRequestID(args[0])
+		if err != nil {
+			return Command{}, err
+		}
+		return Command{Verb: VerbDone, ID: id}, nil
 
 	case "roles":
 		if len(args) > 0 {

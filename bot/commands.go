@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -66,7 +67,12 @@ func (b *Bot) runCommand(ctx context.Context, t target, c Command) {
 			b.replyError(ctx, t, "list pending requests", err)
 			return
 		}
-		b.reply(ctx, t, views.PendingList(reqs))
+		overdue, err := b.wf.Grants().Overdue(ctx, user)
+		if err != nil {
+			b.replyError(ctx, t, "list overdue revocations", err)
+			return
+		}
+		b.reply(ctx, t, views.PendingList(reqs, overdue))
 
 	case VerbCancel:
 		r, err := b.wf.Cancel(ctx, c.ID, user)
@@ -77,13 +83,13 @@ func (b *Bot) runCommand(ctx context.Context, t target, c Command) {
 		b.reply(ctx, t, views.Text(fmt.Sprintf(":heavy_minus_sign: Cancelled %s (%s).", r.Ref(), views.Escape(r.RoleName))))
 
 	case VerbRevoke:
-		r, err := b.wf.Revoke(ctx, c.ID, user, c.Reason)
-		if err != nil {
-			b.replyError(ctx, t, "revoke grant", err)
-			return
-		}
-		b.reply(ctx, t, views.Text(fmt.Sprintf(":hourglass_flowing_sand: Revoking %s: %s leaves %s shortly; the requester will be told.",
-			r.Ref(), views.Mention(r.SubjectID), views.Escape(r.RoleName))))
+		b.revoke(ctx, t, c.ID, c.Reason)
+
+	case VerbExtend:
+		b.extend(ctx, t, c.ID, c.Duration)
+
+	case VerbDone:
+		b.done(ctx, t, c.ID)
 
 	case VerbRoles:
 		roles, err := b.wf.RoleDetails(ctx)
@@ -239,8 +245,57 @@ func (b *Bot) publishHome(ctx context.Context, user string) {
 		b.logWorkflowError(err, "list pending requests for App Home", user)
 		return
 	}
-	home := views.Home(views.HomeInput{Mine: mine, Pending: pending})
+	overdue, err := b.wf.Grants().Overdue(ctx, user)
+	if err != nil {
+		b.logWorkflowError(err, "list overdue revocations for App Home", user)
+		return
+	}
+	home := views.Home(views.HomeInput{Mine: mine, Pending: pending, Overdue: overdue})
 	if _, err := b.api.PublishViewContext(ctx, slack.PublishViewContextRequest{UserID: user, View: home}); err != nil {
 		b.log.Warn().Err(err).Str("slack_user", user).Msg("views.publish")
 	}
+}
+
+// revoke ends grant id for an owner or admin, or retries its overdue
+// revocation.
+func (b *Bot) revoke(ctx context.Context, t target, id int64, reason string) {
+	r, err := b.wf.Grants().Revoke(ctx, id, t.user, reason)
+	if err != nil {
+		b.replyError(ctx, t, "revoke grant", err)
+		return
+	}
+	if r.Overdue() {
+		b.reply(ctx, t, views.Text(fmt.Sprintf(":arrows_counterclockwise: Retrying the overdue revocation of %s (%s on %s) now; you'll hear when PostHog takes it.",
+			r.Ref(), views.Mention(r.SubjectID), views.Escape(r.RoleName))))
+		return
+	}
+	b.reply(ctx, t, views.Text(fmt.Sprintf(":hourglass_flowing_sand: Revoking %s: %s leaves %s shortly; the requester will be told.",
+		r.Ref(), views.Mention(r.SubjectID), views.Escape(r.RoleName))))
+}
+
+// extend asks for more time on the caller's grant id.
+func (b *Bot) extend(ctx context.Context, t target, id int64, d time.Duration) {
+	r, err := b.wf.Grants().Extend(ctx, id, t.user, d)
+	if err != nil {
+		b.replyError(ctx, t, "extend grant", err)
+		return
+	}
+	if r.State == workflow.StatePending {
+		b.reply(ctx, t, views.Text(fmt.Sprintf(":outbox_tray: I asked the owners of *%s* to extend #%d by %s (request %s). I'll tell you when they decide.",
+			views.Escape(r.RoleName), id, strings.ToLower(views.DurationLabel(r.Duration)), r.Ref())))
+		return
+	}
+	// Auto-approved: the holder's DM with the new end comes with the
+	// notification.
+	b.reply(ctx, t, views.Text(fmt.Sprintf(":white_check_mark: Extension %s of #%d: %s.", r.Ref(), id, views.StateLabel(r.State))))
+}
+
+// done ends the caller's own grant id.
+func (b *Bot) done(ctx context.Context, t target, id int64) {
+	r, err := b.wf.Grants().Done(ctx, id, t.user)
+	if err != nil {
+		b.replyError(ctx, t, "end grant", err)
+		return
+	}
+	b.reply(ctx, t, views.Text(fmt.Sprintf(":wave: Ending %s now: you leave *%s* in PostHog shortly.", r.Ref(), views.Escape(r.RoleName))))
 }

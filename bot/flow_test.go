@@ -162,7 +162,7 @@ func TestSubmissionErrorsLandOnTheirBlocks(t *testing.T) {
 	h.request(alice, "Engineering", "first", "1h")
 	v := h.openModal(alice, "request Engineering")
 	res := h.submit(alice, v, map[string]string{views.BlockReason: "again", views.BlockDuration: "1h"})
-	if errs, _ := res.json(t)["errors"].(map[string]any); errs == nil || !strings.Contains(errs["role"].(string), "already an open request") {
+	if errs, _ := res.json(t)["errors"].(map[string]any); errs == nil || !strings.Contains(errs["role"].(string), "#1 to add you to Engineering is still waiting for a decision") {
 		t.Fatalf("duplicate: %s", res.body)
 	}
 }

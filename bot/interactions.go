@@ -83,6 +83,29 @@ func (b *Bot) onBlockActions(received time.Time, cb *slack.InteractionCallback) 
 			default:
 				jobs = append(jobs, job{"cancel", func(ctx context.Context) { b.cancel(ctx, cb, t, id) }})
 			}
+		case views.ActionExtend, views.ActionDone, views.ActionRetryRevoke:
+			id, err := requestID(act.Value)
+			if err != nil {
+				return err
+			}
+			switch act.ActionID {
+			case views.ActionExtend:
+				jobs = append(jobs, job{"extend", func(ctx context.Context) { b.extend(ctx, t, id, 0) }})
+			case views.ActionDone:
+				jobs = append(jobs, job{"done", func(ctx context.Context) {
+					b.done(ctx, t, id)
+					if fromHome(cb) {
+						b.publishHome(ctx, t.user)
+					}
+				}})
+			default:
+				jobs = append(jobs, job{"retry revocation", func(ctx context.Context) {
+					b.revoke(ctx, t, id, "")
+					if fromHome(cb) {
+						b.publishHome(ctx, t.user)
+					}
+				}})
+			}
 		case views.ActionNewRequest:
 			jobs = append(jobs, job{"open request modal", func(ctx context.Context) {
 				b.openRequestModal(ctx, received, cb.TriggerID, t, workflow.KindAdd, "", "")

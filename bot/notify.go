@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/accessbot/accessbot/bot/views"
 	"github.com/accessbot/accessbot/workflow"
@@ -34,8 +35,21 @@ func (b *Bot) Notify(ctx context.Context, e workflow.Event) error {
 		return b.remind(ctx, r, e.Owners)
 	case workflow.EventApprovalRecorded:
 		return b.updateCopies(ctx, r, e.Owners)
+	case workflow.EventExpiryWarning:
+		if !r.Active() || r.RevokeQueued {
+			return nil // ended meanwhile
+		}
+		if _, _, err := b.dm(ctx, r.SubjectID, views.ExpiryWarning(r, time.Now())); err != nil {
+			return b.sendFailed(err, "DM expiry warning", r.SubjectID, r.ID)
+		}
+		return nil
+	case workflow.EventRevocationOverdue:
+		if !r.Overdue() {
+			return nil // PostHog took it meanwhile
+		}
+		return b.toOwners(ctx, e.Owners, views.RevocationOverdue(r), "revocation overdue")
 	case workflow.EventApproved, workflow.EventDenied, workflow.EventCancelled, workflow.EventExpired,
-		workflow.EventCompleted, workflow.EventRevoked, workflow.EventFailed:
+		workflow.EventCompleted, workflow.EventRevoked, workflow.EventFailed, workflow.EventExtended:
 		if err := b.updateCopies(ctx, r, e.Owners); err != nil {
 			return err
 		}
@@ -45,7 +59,7 @@ func (b *Bot) Notify(ctx context.Context, e workflow.Event) error {
 				errs = append(errs, b.sendFailed(err, "DM requester", r.RequesterID, r.ID))
 			}
 		}
-		if e.Type == workflow.EventFailed {
+		if e.Type == workflow.EventFailed && r.Kind != workflow.KindExtend {
 			errs = append(errs, b.toOwners(ctx, deciders(r, e.Owners), views.OwnersFailure(r), "failure"))
 		}
 		return errors.Join(errs...)

@@ -245,3 +245,26 @@ func (db *DB) JobCounts(ctx context.Context, now time.Time) (workflow.JobCounts,
 FROM jobs`, jobQueued, jobRunning, t, jobRunning, t, jobFailed).Scan(ctx, &c.Queued, &c.Running, &c.Failed)
 	return c, wrap("count jobs", err)
 }
+
+// ExpediteJobs makes the queued jobs of kind for one request due at now,
+// and reports how many there were. A job running under a lease is left to
+// its worker.
+func (t *tx) ExpediteJobs(ctx context.Context, requestID int64, kind workflow.JobKind, now time.Time) (int, error) {
+	if err := t.writable("expedite jobs"); err != nil {
+		return 0, err
+	}
+	res, err := t.btx.NewUpdate().Model((*jobRow)(nil)).
+		Set("run_at = ?", newTime(now)).
+		Where("request_id = ?", requestID).
+		Where("kind = ?", string(kind)).
+		Where("state = ?", jobQueued).
+		Exec(ctx)
+	if err != nil {
+		return 0, wrap("expedite jobs", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, wrap("expedite jobs", err)
+	}
+	return int(n), nil
+}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -41,7 +42,28 @@ type requestRow struct {
 	RevokeAt          dbTime `bun:"revoke_at"`
 	RevokedAt         dbTime `bun:"revoked_at"`
 	RevokeQueued      bool   `bun:"revoke_queued"`
+	GrantID           int64  `bun:"grant_id"`
+	OverdueSince      dbTime `bun:"overdue_since"`
+	OverdueNotifiedAt dbTime `bun:"overdue_notified_at"`
+	NextWarningAt     dbTime `bun:"next_warning_at"`
 	Version           int64  `bun:"version"`
+}
+
+// storedKind is how a kind is written: extensions are additions that name
+// the grant they extend (see migration 0002), so the kind CHECK of 0001
+// holds on SQLite without rebuilding the table.
+func storedKind(k workflow.Kind) string {
+	if k == workflow.KindExtend {
+		return string(workflow.KindAdd)
+	}
+	return string(k)
+}
+
+func (row *requestRow) kind() workflow.Kind {
+	if row.Kind == string(workflow.KindAdd) && row.GrantID != 0 {
+		return workflow.KindExtend
+	}
+	return workflow.Kind(row.Kind)
 }
 
 // requestMutableColumns are the columns UpdateRequest writes. The rest (id,
@@ -52,12 +74,13 @@ var requestMutableColumns = []string{
 	"duration_ns", "approvals_required", "auto_approved", "decided_by", "decision_reason",
 	"failure_reason", "membership_id", "updated_at", "expires_at", "remind_at", "reminded_at",
 	"decided_at", "completed_at", "revoke_at", "revoked_at", "revoke_queued",
+	"overdue_since", "overdue_notified_at", "next_warning_at",
 }
 
 func newRequestRow(r *workflow.Request) *requestRow {
 	return &requestRow{
 		ID:                r.ID,
-		Kind:              string(r.Kind),
+		Kind:              storedKind(r.Kind),
 		State:             string(r.State),
 		RequesterID:       r.RequesterID,
 		RequesterEmail:    r.RequesterEmail,
@@ -84,6 +107,10 @@ func newRequestRow(r *workflow.Request) *requestRow {
 		RevokeAt:          newTime(r.RevokeAt),
 		RevokedAt:         newTime(r.RevokedAt),
 		RevokeQueued:      r.RevokeQueued,
+		GrantID:           r.GrantID,
+		OverdueSince:      newTime(r.OverdueSince),
+		OverdueNotifiedAt: newTime(r.OverdueNotifiedAt),
+		NextWarningAt:     newTime(r.NextWarningAt),
 		Version:           r.Version,
 	}
 }
@@ -91,7 +118,7 @@ func newRequestRow(r *workflow.Request) *requestRow {
 func (row *requestRow) request() *workflow.Request {
 	return &workflow.Request{
 		ID:                row.ID,
-		Kind:              workflow.Kind(row.Kind),
+		Kind:              row.kind(),
 		State:             workflow.State(row.State),
 		RequesterID:       row.RequesterID,
 		RequesterEmail:    row.RequesterEmail,
@@ -118,6 +145,10 @@ func (row *requestRow) request() *workflow.Request {
 		RevokeAt:          row.RevokeAt.Time(),
 		RevokedAt:         row.RevokedAt.Time(),
 		RevokeQueued:      row.RevokeQueued,
+		GrantID:           row.GrantID,
+		OverdueSince:      row.OverdueSince.Time(),
+		OverdueNotifiedAt: row.OverdueNotifiedAt.Time(),
+		NextWarningAt:     row.NextWarningAt.Time(),
 		Version:           row.Version,
 	}
 }
@@ -146,7 +177,7 @@ func (row *approvalRow) approval() workflow.Approval {
 // the caller's copy equals the stored one.
 func normRequestTimes(r *workflow.Request) {
 	for _, p := range []*time.Time{&r.CreatedAt, &r.UpdatedAt, &r.ExpiresAt, &r.RemindAt, &r.RemindedAt,
-		&r.DecidedAt, &r.CompletedAt, &r.RevokeAt, &r.RevokedAt} {
+		&r.DecidedAt, &r.CompletedAt, &r.RevokeAt, &r.RevokedAt, &r.OverdueSince, &r.OverdueNotifiedAt, &r.NextWarningAt} {
 		*p = normTime(*p)
 	}
 }
@@ -176,7 +207,7 @@ func insertRequest(ctx context.Context, idb bun.IDB, now time.Time, r *workflow.
 	row.Version = 1
 	if _, err := idb.NewInsert().Model(row).Returning("id").Exec(ctx); err != nil {
 		if isUnique(err) {
-			return conflictf(err, "%s already has an open %s request for role %s.", r.SubjectID, r.Kind, roleLabel(r))
+			return conflictf(err, "%s already has an open request for role %s.", r.SubjectID, roleLabel(r))
 		}
 		return wrap("insert request", err)
 	}
@@ -225,13 +256,28 @@ func findRequests(ctx context.Context, idb bun.IDB, f workflow.RequestFilter) ([
 	if f.RequesterID != "" {
 		q = q.Where("r.requester_id = ?", f.RequesterID)
 	}
+	if f.SubjectID != "" {
+		q = q.Where("r.subject_id = ?", f.SubjectID)
+	}
 	if f.SubjectUUID != "" {
 		q = q.Where("r.subject_uuid = ?", f.SubjectUUID)
+	}
+	if f.RoleName != "" {
+		q = q.Where("LOWER(r.role_name) = ?", strings.ToLower(f.RoleName))
+	}
+	if f.GrantID != 0 {
+		q = q.Where("r.grant_id = ?", f.GrantID)
 	}
 	if f.RoleID != "" {
 		q = q.Where("r.role_id = ?", f.RoleID)
 	}
-	if f.Kind != "" {
+	switch f.Kind {
+	case "":
+	case workflow.KindExtend:
+		q = q.Where("r.kind = ?", storedKind(f.Kind)).Where("r.grant_id <> 0")
+	case workflow.KindAdd:
+		q = q.Where("r.kind = ?", string(f.Kind)).Where("r.grant_id = 0")
+	default:
 		q = q.Where("r.kind = ?", string(f.Kind))
 	}
 	if len(f.States) > 0 {
@@ -259,6 +305,20 @@ func findRequests(ctx context.Context, idb bun.IDB, f workflow.RequestFilter) ([
 			Where("r.revoke_at IS NOT NULL").
 			Where("r.revoke_at <= ?", newTime(f.RevokeBefore)).
 			Where("r.revoke_queued = ?", false)
+	}
+	if !f.WarnBefore.IsZero() {
+		q = q.Where("r.state = ?", string(workflow.StateCompleted)).
+			Where("r.next_warning_at IS NOT NULL").
+			Where("r.next_warning_at <= ?", newTime(f.WarnBefore)).
+			Where("r.revoke_queued = ?", false)
+	}
+	if f.Overdue || !f.OverdueNotifyBefore.IsZero() {
+		q = q.Where("r.state = ?", string(workflow.StateCompleted)).
+			Where("r.overdue_since IS NOT NULL").
+			Where("r.revoke_queued = ?", true)
+	}
+	if !f.OverdueNotifyBefore.IsZero() {
+		q = q.Where("(r.overdue_notified_at IS NULL OR r.overdue_notified_at <= ?)", newTime(f.OverdueNotifyBefore))
 	}
 	if f.NewestFirst {
 		q = q.Order("r.id DESC")
@@ -336,7 +396,7 @@ func updateRequest(ctx context.Context, idb bun.IDB, now time.Time, r *workflow.
 		Exec(ctx)
 	if err != nil {
 		if isUnique(err) {
-			return conflictf(err, "%s already has an open %s request for role %s.", r.SubjectID, r.Kind, roleLabel(r))
+			return conflictf(err, "%s already has an open request for role %s.", r.SubjectID, roleLabel(r))
 		}
 		return wrap("update request", err)
 	}
@@ -402,4 +462,18 @@ func (db *DB) CountRequestsByState(ctx context.Context) (map[workflow.State]int6
 		out[workflow.State(r.State)] = r.N
 	}
 	return out, nil
+}
+
+// CountOverdueRevocations reports how many grants are still in force
+// although their revocation is due and PostHog has not taken it yet.
+func (db *DB) CountOverdueRevocations(ctx context.Context) (int64, error) {
+	n, err := db.read.NewSelect().Model((*requestRow)(nil)).
+		Where("r.state = ?", string(workflow.StateCompleted)).
+		Where("r.revoke_queued = ?", true).
+		Where("r.overdue_since IS NOT NULL").
+		Count(ctx)
+	if err != nil {
+		return 0, wrap("count overdue revocations", err)
+	}
+	return int64(n), nil
 }

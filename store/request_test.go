@@ -80,7 +80,8 @@ func TestOpenRequestUniqueness(t *testing.T) {
 		{"executing blocks", func(r *workflow.Request) { r.State = workflow.StateExecuting }, nil, workflow.ECONFLICT},
 		{"completed does not block", func(r *workflow.Request) { r.State = workflow.StateCompleted }, nil, ""},
 		{"denied does not block", func(r *workflow.Request) { r.State = workflow.StateDenied }, nil, ""},
-		{"other kind", nil, func(r *workflow.Request) { r.Kind = workflow.KindRemove }, ""},
+		{"other kind blocks too", nil, func(r *workflow.Request) { r.Kind = workflow.KindRemove }, workflow.ECONFLICT},
+		{"extension blocks too", nil, func(r *workflow.Request) { r.Kind, r.GrantID = workflow.KindExtend, 1 }, workflow.ECONFLICT},
 		{"other role", nil, func(r *workflow.Request) { r.RoleID = "R2" }, ""},
 		{"other subject", nil, func(r *workflow.Request) { r.SubjectID = "U9" }, ""},
 	}

@@ -119,25 +119,54 @@ func (s *Service) CreateRequest(ctx context.Context, in NewRequest) (*Request, e
 	if rules.ReminderAfter > 0 && rules.ReminderAfter < rules.PendingExpiry {
 		r.RemindAt = now.Add(rules.ReminderAfter)
 	}
-	err = s.update(ctx, func(ctx context.Context, tx Tx) error {
+	return s.submit(ctx, r, rules)
+}
+
+// submit stores a new request r (an addition, removal or extension): it
+// checks that no other request for the person and role is open and that
+// someone besides the requester can decide it, audits it, tells the
+// deciders, and — on auto-approve roles — approves it at once.
+func (s *Service) submit(ctx context.Context, r *Request, rules Rules) (*Request, error) {
+	role := Role{ID: r.RoleID, Name: r.RoleName}
+	err := s.update(ctx, func(ctx context.Context, tx Tx) error {
 		req := *r
+		open, err := tx.FindRequests(ctx, RequestFilter{SubjectID: req.SubjectID, RoleID: req.RoleID,
+			States: []State{StatePending, StateApproved, StateExecuting}, Limit: 1})
+		if err != nil {
+			return err
+		}
+		if len(open) > 0 {
+			return openRequestError(open[0], req.RequesterID)
+		}
+		if !rules.AutoApprove {
+			deciders, err := s.decidersTx(ctx, tx, &req)
+			if err != nil {
+				return err
+			}
+			if len(deciders) < req.ApprovalsRequired {
+				return noDecidersError(role, req.ApprovalsRequired, len(deciders))
+			}
+		}
 		if err := tx.InsertRequest(ctx, &req); err != nil {
 			if ErrorCode(err) == ECONFLICT {
-				return FieldErrorf("role", "There is already an open request for %s %s %s. `/access list` shows it.", subjectName(subjectID, in.RequesterID), kindVerb(in.Kind), role.Name)
+				// Another submission won the race for the one open request.
+				return errRetry{err}
 			}
 			return fmt.Errorf("insert request: %w", err)
 		}
 		details := map[string]any{"kind": string(req.Kind), "reason": req.Reason, "duration": DurationText(req.Duration),
 			"approvals_required": req.ApprovalsRequired, "requester": req.RequesterID, "requester_email": req.RequesterEmail}
+		if req.GrantID != 0 {
+			details["grant"] = req.GrantID
+		}
 		if err := s.auditRequest(ctx, tx, &req, req.RequesterID, req.RequesterEmail, ActionRequestCreated, details); err != nil {
 			return err
 		}
 		event := EventCreated
 		if rules.AutoApprove {
-			if err := s.approveTx(ctx, tx, &req, SystemActor, "", map[string]any{"auto_approve": true}); err != nil {
+			if event, err = s.approveTx(ctx, tx, &req, SystemActor, "", map[string]any{"auto_approve": true}); err != nil {
 				return err
 			}
-			event = EventApproved
 		}
 		if err := s.enqueueNotify(ctx, tx, req.ID, notifyPayload{Type: event, Actor: req.RequesterID}); err != nil {
 			return err
@@ -152,6 +181,43 @@ func (s *Service) CreateRequest(ctx context.Context, in NewRequest) (*Request, e
 	s.log.Info().Int64("request_id", r.ID).Str("role_id", r.RoleID).Str("slack_user", r.RequesterID).
 		Str("kind", string(r.Kind)).Str("state", string(r.State)).Msg("request created")
 	return r, nil
+}
+
+// openRequestError names the open request that blocks a new one.
+func openRequestError(o *Request, requesterID string) error {
+	status := "is still waiting for a decision"
+	if o.State != StatePending {
+		status = "is still running"
+	}
+	var what string
+	who := subjectName(o.SubjectID, requesterID)
+	switch o.Kind {
+	case KindRemove:
+		what = fmt.Sprintf("to remove %s from %s", who, o.RoleName)
+	case KindExtend:
+		what = fmt.Sprintf("to extend %s access to %s", possessive(o.SubjectID, requesterID), o.RoleName)
+	default:
+		what = fmt.Sprintf("to add %s to %s", who, o.RoleName)
+	}
+	return FieldErrorf("role", "%s %s %s; only one request per person and role can be open at a time. `/access list` shows it.", o.Ref(), what, status)
+}
+
+func possessive(subjectID, requesterID string) string {
+	if subjectID == requesterID {
+		return "your"
+	}
+	return "<@" + subjectID + ">'s"
+}
+
+// noDecidersError refuses a request nobody but its requester could decide.
+func noDecidersError(role Role, need, have int) error {
+	if have == 0 {
+		return &Error{Code: EFORBIDDEN, Field: "role", Message: fmt.Sprintf(
+			"Nobody but you can approve a request for %s, so it could never be decided. Ask a bot admin to add another owner of %s.", role.Name, role.Name)}
+	}
+	return &Error{Code: EFORBIDDEN, Field: "role", Message: fmt.Sprintf(
+		"%s needs %d approvals, but only %d person(s) other than you can approve it, so it could never be decided. Ask a bot admin to add owners of %s.",
+		role.Name, need, have, role.Name)}
 }
 
 // checkReason trims a reason people typed and bounds it; ifEmpty is the
@@ -221,8 +287,11 @@ func youAre(subjectID, requesterID string) string {
 }
 
 func kindVerb(k Kind) string {
-	if k == KindRemove {
+	switch k {
+	case KindRemove:
 		return "to leave"
+	case KindExtend:
+		return "to extend a grant"
 	}
 	return "to join"
 }

@@ -3,14 +3,15 @@ package workflow
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // CanDecide says whether actor may approve or deny r now: ECONFLICT when it
 // is no longer pending, EFORBIDDEN for the requester or subject themselves
 // and for anyone who is neither an owner of the role nor an admin.
 func (s *Service) CanDecide(ctx context.Context, r *Request, actor string) error {
-	if r.State != StatePending {
-		return notPending(r)
+	if err := s.decidable(r); err != nil {
+		return err
 	}
 	return s.store.View(ctx, func(ctx context.Context, tx Tx) error {
 		return s.canDecideTx(ctx, tx, r, actor)
@@ -27,6 +28,20 @@ func (s *Service) canDecideTx(ctx context.Context, tx Tx, r *Request, actor stri
 	}
 	if !ok {
 		return Errorf(EFORBIDDEN, "Only the owners of %s (or an admin) can decide on %s.", r.RoleName, r.Ref())
+	}
+	return nil
+}
+
+// decidable refuses a decision on a request that is no longer pending or
+// whose time to decide has passed, even before the scheduler marks it
+// expired.
+func (s *Service) decidable(r *Request) error {
+	if r.State != StatePending {
+		return notPending(r)
+	}
+	if !r.ExpiresAt.IsZero() && !s.Now().Before(r.ExpiresAt) {
+		return Errorf(ECONFLICT, "%s expired at %s without a decision; it can no longer be approved or denied.",
+			r.Ref(), r.ExpiresAt.UTC().Format("2006-01-02 15:04 UTC"))
 	}
 	return nil
 }
@@ -67,8 +82,8 @@ func (s *Service) Approve(ctx context.Context, id int64, actor string) (*Request
 		if err != nil {
 			return requestLookup(id, err)
 		}
-		if r.State != StatePending {
-			return notPending(r)
+		if err := s.decidable(r); err != nil {
+			return err
 		}
 		if err := s.canDecideTx(ctx, tx, r, actor); err != nil {
 			return err
@@ -95,11 +110,12 @@ func (s *Service) Approve(ctx context.Context, id int64, actor string) (*Request
 			out = r
 			return s.enqueueNotify(ctx, tx, r.ID, notifyPayload{Type: EventApprovalRecorded, Actor: actor})
 		}
-		if err := s.approveTx(ctx, tx, r, actor, actorEmail, nil); err != nil {
+		event, err := s.approveTx(ctx, tx, r, actor, actorEmail, nil)
+		if err != nil {
 			return err
 		}
 		out = r
-		return s.enqueueNotify(ctx, tx, r.ID, notifyPayload{Type: EventApproved, Actor: actor})
+		return s.enqueueNotify(ctx, tx, r.ID, notifyPayload{Type: event, Actor: actor})
 	})
 	if err != nil {
 		return nil, err
@@ -110,24 +126,29 @@ func (s *Service) Approve(ctx context.Context, id int64, actor string) (*Request
 	return out, nil
 }
 
-// approveTx moves a pending request to approved and queues its execution.
-func (s *Service) approveTx(ctx context.Context, tx Tx, r *Request, actor, actorEmail string, extra map[string]any) error {
+// approveTx moves a pending request to approved and queues its execution;
+// an extension is carried out at once, as it needs no PostHog call. It
+// returns the event to tell people.
+func (s *Service) approveTx(ctx context.Context, tx Tx, r *Request, actor, actorEmail string, extra map[string]any) (EventType, error) {
 	now := s.Now()
 	if err := r.moveTo(StateApproved); err != nil {
-		return err
+		return "", err
 	}
 	r.DecidedBy, r.DecidedAt, r.UpdatedAt = actor, now, now
 	if err := tx.UpdateRequest(ctx, r); err != nil {
-		return stale(err)
+		return "", stale(err)
 	}
 	details := map[string]any{"approvals": len(r.Approvals), "approvals_required": r.ApprovalsRequired}
 	for k, v := range extra {
 		details[k] = v
 	}
 	if err := s.auditRequest(ctx, tx, r, actor, actorEmail, ActionRequestApproved, details); err != nil {
-		return err
+		return "", err
 	}
-	return s.enqueue(ctx, tx, &Job{Kind: JobExecute, RequestID: r.ID})
+	if r.Kind == KindExtend {
+		return s.Grants().applyExtensionTx(ctx, tx, r, actorEmail)
+	}
+	return EventApproved, s.enqueue(ctx, tx, &Job{Kind: JobExecute, RequestID: r.ID})
 }
 
 // Deny ends request id with actor's reason. Errors: EINVALID (no reason),
@@ -139,6 +160,9 @@ func (s *Service) Deny(ctx context.Context, id int64, actor, reason string) (*Re
 	}
 	actorEmail := s.optionalEmail(ctx, actor)
 	return s.closePending(ctx, id, actor, func(ctx context.Context, tx Tx, r *Request) (Action, EventType, error) {
+		if err := s.decidable(r); err != nil {
+			return "", "", err
+		}
 		if err := s.canDecideTx(ctx, tx, r, actor); err != nil {
 			return "", "", err
 		}
@@ -198,58 +222,15 @@ func (s *Service) closePending(ctx context.Context, id int64, actor string,
 	return out, nil
 }
 
-// Revoke ends a completed grant before its time: an owner or admin asks, the
-// removal is queued, and the request becomes revoked once PostHog agrees.
-// Errors: EINVALID (reason too long), ENOTFOUND, EFORBIDDEN, ECONFLICT (not
-// an active grant).
-func (s *Service) Revoke(ctx context.Context, id int64, actor, reason string) (*Request, error) {
-	reason, err := checkReason(reason, "")
-	if err != nil {
-		return nil, err
-	}
-	if reason == "" {
-		reason = "revoked by an owner"
-	}
-	actorEmail := s.optionalEmail(ctx, actor)
-	var out *Request
-	err = s.update(ctx, func(ctx context.Context, tx Tx) error {
-		r, err := tx.Request(ctx, id)
-		if err != nil {
-			return requestLookup(id, err)
-		}
-		if r.Kind != KindAdd || r.State != StateCompleted {
-			return Errorf(ECONFLICT, "%s is not an active grant (it is %s).", r.Ref(), r.State)
-		}
-		if r.RevokeQueued {
-			return Errorf(ECONFLICT, "%s is already being revoked.", r.Ref())
-		}
-		ok, err := s.mayManage(ctx, tx, Role{ID: r.RoleID, Name: r.RoleName}, actor)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return Errorf(EFORBIDDEN, "Only the owners of %s (or an admin) can revoke %s.", r.RoleName, r.Ref())
-		}
-		if err := s.queueRevocation(ctx, tx, r, actor, actorEmail, reason); err != nil {
-			return err
-		}
-		out = r
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	s.nudge()
-	return out, nil
-}
-
-// queueRevocation marks a grant as being revoked and writes the removal job.
-func (s *Service) queueRevocation(ctx context.Context, tx Tx, r *Request, actor, actorEmail, reason string) error {
-	r.RevokeQueued, r.DecisionReason, r.UpdatedAt = true, reason, s.Now()
+// queueRevocation marks a grant as being revoked and writes the removal
+// job; action is what the audit log records (an owner's revocation, the
+// holder's done, the end of its time).
+func (s *Service) queueRevocation(ctx context.Context, tx Tx, r *Request, actor, actorEmail, reason string, action Action) error {
+	r.RevokeQueued, r.DecisionReason, r.UpdatedAt, r.NextWarningAt = true, reason, s.Now(), time.Time{}
 	if err := tx.UpdateRequest(ctx, r); err != nil {
 		return stale(err)
 	}
-	if err := s.auditRequest(ctx, tx, r, actor, actorEmail, ActionRevokeRequested, map[string]any{"reason": reason}); err != nil {
+	if err := s.auditRequest(ctx, tx, r, actor, actorEmail, action, map[string]any{"reason": reason}); err != nil {
 		return err
 	}
 	return s.enqueue(ctx, tx, &Job{Kind: JobRevoke, RequestID: r.ID})

@@ -16,6 +16,10 @@ const (
 	EventReminder         EventType = "reminder"
 	EventRevoked          EventType = "revoked"
 	EventDrift            EventType = "drift"
+	// Grant lifecycle.
+	EventExtended          EventType = "extended"           // an extension moved the grant's end (Request is the extension)
+	EventExpiryWarning     EventType = "expiry_warning"     // tell the holder the grant ends soon
+	EventRevocationOverdue EventType = "revocation_overdue" // tell owners and admins a grant outlives its end
 )
 
 // Event is one notification. Request is loaded fresh when the event is
@@ -24,8 +28,12 @@ type Event struct {
 	Type    EventType
 	Request *Request // nil for drift
 	Actor   string   // Slack id of who caused it, or SystemActor
-	Owners  []string // the role's effective deciders (owners, else fallback owners)
-	Drift   *Drift
+	// Owners are who is told: for a request, who can decide it (the role's
+	// owners, or the fallback owners, but never its requester or subject,
+	// and the admins too when the requester is an owner); for an overdue
+	// revocation, the owners and the admins.
+	Owners []string
+	Drift  *Drift
 }
 
 // Drift is a difference between PostHog's memberships of a role and what the

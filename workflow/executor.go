@@ -70,8 +70,10 @@ func (s *Service) RunJob(ctx context.Context) (bool, error) {
 		Int64("request_id", job.RequestID).Int("attempt", job.Attempts).Logger()
 	ctx = log.WithContext(ctx)
 	switch job.Kind {
-	case JobExecute, JobRevoke:
+	case JobExecute:
 		err = s.execute(ctx, job)
+	case JobRevoke:
+		err = s.Grants().revoke(ctx, job)
 	case JobNotify:
 		err = s.deliver(ctx, job)
 	default:
@@ -104,7 +106,7 @@ func (s *Service) observeJob(kind JobKind, outcome string) {
 	}
 }
 
-// execute carries out an approved request, or revokes a grant, against PostHog.
+// execute carries out an approved request against PostHog.
 // It is idempotent, so a job resumed after a crash finishes without a
 // second write: a member already there (or already gone) counts as done.
 func (s *Service) execute(ctx context.Context, job *Job) error {
@@ -114,7 +116,7 @@ func (s *Service) execute(ctx context.Context, job *Job) error {
 		if r, err = tx.Request(ctx, job.RequestID); err != nil {
 			return err
 		}
-		if job.Kind == JobExecute && r.State == StateApproved {
+		if r.State == StateApproved {
 			if err := r.moveTo(StateExecuting); err != nil {
 				return err
 			}
@@ -129,13 +131,13 @@ func (s *Service) execute(ctx context.Context, job *Job) error {
 	if err != nil {
 		return fmt.Errorf("start job %d: %w", job.ID, err)
 	}
-	if !s.jobStillNeeded(job, r) {
+	if r.State != StateExecuting {
 		return s.finishJob(ctx, job, "done", func(ctx context.Context, tx Tx) error {
 			return tx.FinishJob(ctx, job.ID, job.LeaseToken)
 		})
 	}
 
-	adding := job.Kind == JobExecute && r.Kind == KindAdd
+	adding := r.Kind == KindAdd
 	membershipID, already, callErr := s.applyMembership(ctx, r, adding)
 	// PostHog has answered: what it said is recorded even if we are being
 	// stopped right now.
@@ -144,7 +146,6 @@ func (s *Service) execute(ctx context.Context, job *Job) error {
 	if callErr != nil {
 		return s.executionFailed(ctx, job, r, callErr)
 	}
-	var event EventType
 	err = s.update(ctx, func(ctx context.Context, tx Tx) error {
 		cur, err := tx.Request(ctx, r.ID)
 		if err != nil {
@@ -152,39 +153,26 @@ func (s *Service) execute(ctx context.Context, job *Job) error {
 		}
 		now := s.Now()
 		details := map[string]any{"membership_id": membershipID, "attempt": job.Attempts}
-		var action Action
-		switch job.Kind {
-		case JobExecute:
-			if cur.State != StateExecuting {
-				return tx.FinishJob(ctx, job.ID, job.LeaseToken)
+		if cur.State != StateExecuting {
+			return tx.FinishJob(ctx, job.ID, job.LeaseToken)
+		}
+		if err := cur.moveTo(StateCompleted); err != nil {
+			return err
+		}
+		cur.CompletedAt, cur.UpdatedAt = now, now
+		action, event := ActionMembershipRemoved, EventCompleted
+		if adding {
+			cur.MembershipID = membershipID
+			if cur.Duration > 0 {
+				cur.RevokeAt = now.Add(cur.Duration)
+				details["revoke_at"] = cur.RevokeAt.Format(time.RFC3339)
+				rules := s.policy.RulesFor(Role{ID: cur.RoleID, Name: cur.RoleName})
+				cur.NextWarningAt = nextWarning(cur.RevokeAt, now, rules.ExpiryWarnings)
 			}
-			if err := cur.moveTo(StateCompleted); err != nil {
-				return err
-			}
-			cur.CompletedAt, cur.UpdatedAt = now, now
-			action, event = ActionMembershipRemoved, EventCompleted
-			if adding {
-				cur.MembershipID = membershipID
-				if cur.Duration > 0 {
-					cur.RevokeAt = now.Add(cur.Duration)
-					details["revoke_at"] = cur.RevokeAt.Format(time.RFC3339)
-				}
-				details["already_member"] = already
-				action = ActionMembershipAdded
-			} else {
-				details["already_removed"] = already
-			}
-		case JobRevoke:
-			if cur.State != StateCompleted {
-				return tx.FinishJob(ctx, job.ID, job.LeaseToken)
-			}
-			if err := cur.moveTo(StateRevoked); err != nil {
-				return err
-			}
-			cur.RevokedAt, cur.UpdatedAt = now, now
+			details["already_member"] = already
+			action = ActionMembershipAdded
+		} else {
 			details["already_removed"] = already
-			details["reason"] = cur.DecisionReason
-			action, event = ActionGrantRevoked, EventRevoked
 		}
 		if err := tx.UpdateRequest(ctx, cur); err != nil {
 			return stale(err)
@@ -193,6 +181,15 @@ func (s *Service) execute(ctx context.Context, job *Job) error {
 			return err
 		}
 		if err := s.recordOwnChange(ctx, tx, cur, adding); err != nil {
+			return err
+		}
+		// This change makes every other grant of the person on the role
+		// moot: a removal took the membership away, a new grant holds it.
+		by := "removed from the role by " + cur.Ref()
+		if adding {
+			by = "replaced by " + cur.Ref()
+		}
+		if err := s.Grants().supersedeTx(ctx, tx, cur.SubjectUUID, cur.RoleID, cur.ID, cur.ID, by); err != nil {
 			return err
 		}
 		if err := tx.FinishJob(ctx, job.ID, job.LeaseToken); err != nil {
@@ -209,14 +206,6 @@ func (s *Service) execute(ctx context.Context, job *Job) error {
 	s.log.Info().Int64("request_id", r.ID).Str("role_id", r.RoleID).Str("state", string(r.State)).
 		Bool("already", already).Msg("PostHog membership changed")
 	return nil
-}
-
-// jobStillNeeded reports whether the request is in the state the job acts on.
-func (s *Service) jobStillNeeded(job *Job, r *Request) bool {
-	if job.Kind == JobRevoke {
-		return r.State == StateCompleted && r.RevokeQueued
-	}
-	return r.State == StateExecuting
 }
 
 // applyMembership makes PostHog match the request, checking first so a
@@ -279,7 +268,7 @@ func (s *Service) executionFailed(ctx context.Context, job *Job, r *Request, cal
 			return err
 		}
 		details := map[string]any{"error": reason, "attempt": job.Attempts, "job": string(job.Kind)}
-		if job.Kind == JobExecute && cur.State == StateExecuting {
+		if cur.State == StateExecuting {
 			if err := cur.moveTo(StateFailed); err != nil {
 				return err
 			}
@@ -288,8 +277,6 @@ func (s *Service) executionFailed(ctx context.Context, job *Job, r *Request, cal
 				return stale(err)
 			}
 		}
-		// A failed revocation leaves the grant completed (the person still
-		// has access, and the log must say so); owners are told.
 		if err := s.auditRequest(ctx, tx, cur, SystemActor, "", ActionExecutionFailed, details); err != nil {
 			return err
 		}
@@ -338,7 +325,14 @@ func (s *Service) deliver(ctx context.Context, job *Job) error {
 			role = Role{ID: p.Drift.RoleID, Name: p.Drift.RoleName}
 		}
 		var err error
-		ev.Owners, err = s.ownersTx(ctx, tx, role)
+		switch {
+		case p.Type == EventRevocationOverdue:
+			ev.Owners, err = s.ownersAndAdmins(ctx, tx, role)
+		case ev.Request != nil:
+			ev.Owners, err = s.decidersTx(ctx, tx, ev.Request)
+		default:
+			ev.Owners, err = s.ownersTx(ctx, tx, role)
+		}
 		return err
 	})
 	if err != nil {

@@ -45,6 +45,9 @@ func (s *Service) changeOwner(ctx context.Context, actor, roleRef, user string, 
 			return Errorf(ECONFLICT, "<@%s> already owns %s.", user, role.Name)
 		case !present && !has:
 			return Errorf(ECONFLICT, "<@%s> is not an owner of %s.", user, role.Name)
+		case !present && s.policyNamesOwner(role, user):
+			return Errorf(EFORBIDDEN, "<@%s> owns %s because the policy file (%s) says so; an owner named there can only be removed by editing the file and restarting accessbot.",
+				user, role.Name, s.policySource())
 		}
 		if err := tx.PutOwnerOverride(ctx, OwnerOverride{RoleID: role.ID, UserID: user, Present: present, ChangedBy: actor, ChangedAt: s.Now()}); err != nil {
 			return err
@@ -64,6 +67,23 @@ func (s *Service) changeOwner(ctx context.Context, actor, roleRef, user string, 
 	}
 	s.log.Info().Str("role_id", role.ID).Str("slack_user", actor).Str("owner", user).Bool("added", present).Msg("role owners changed")
 	return owners, nil
+}
+
+// policyNamesOwner reports whether the policy file makes user an owner of
+// the role: in the role's entry, or among the default owners that stand in
+// for a role without owners of its own.
+func (s *Service) policyNamesOwner(role Role, user string) bool {
+	if owners := s.policy.RulesFor(role).Owners; len(owners) > 0 {
+		return slices.Contains(owners, user)
+	}
+	return slices.Contains(s.policy.Defaults.Owners, user)
+}
+
+func (s *Service) policySource() string {
+	if s.policy.Source == "" {
+		return "ACCESSBOT_POLICY_FILE"
+	}
+	return s.policy.Source
 }
 
 const policyHashSetting = "policy_hash"

@@ -1,12 +1,14 @@
 package workflow
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,6 +27,15 @@ type Rules struct {
 	ReminderAfter     time.Duration // 0: no reminder
 	MaxDuration       time.Duration // 0: permanent grants allowed
 	AutoApprove       bool
+	// ExpiryWarnings are how long before a grant ends its holder is warned,
+	// longest first; only those shorter than the grant are sent.
+	ExpiryWarnings []time.Duration
+
+	// RoleID is the PostHog role id the entry is bound to (Bind); once
+	// bound, the entry matches that id only, so a rename changes nothing.
+	RoleID string
+	// Line and Column locate the entry's `role:` in the file, for messages.
+	Line, Column int
 }
 
 // Policy says who decides what. It is read from the policy file at start.
@@ -43,6 +54,9 @@ const (
 	maxApprovalsRequired     = 10
 )
 
+// DefaultExpiryWarnings are the warnings a holder gets before a grant ends.
+var DefaultExpiryWarnings = []time.Duration{24 * time.Hour, time.Hour}
+
 // DefaultPolicy is the policy without a policy file: one approval from an
 // admin, 72h expiry, reminders after 24h, any duration.
 func DefaultPolicy() *Policy {
@@ -50,17 +64,25 @@ func DefaultPolicy() *Policy {
 		ApprovalsRequired: DefaultApprovalsRequired,
 		PendingExpiry:     DefaultPendingExpiry,
 		ReminderAfter:     DefaultReminderAfter,
+		ExpiryWarnings:    DefaultExpiryWarnings,
 	}}
 }
 
-// RulesFor returns the rules of a role: its entry in the policy (matched by
-// id, or by name case-insensitively) over the defaults. Owners are the
-// entry's owners only; fallback to the default owners happens in Owners.
+// RulesFor returns the rules of a role: its entry in the policy over the
+// defaults. A bound entry (see Bind) matches its role id only; an unbound
+// one the id or the name, case-insensitively. Owners are the entry's owners
+// only; fallback to the default owners happens in Owners.
 func (p *Policy) RulesFor(role Role) Rules {
 	r := p.Defaults
 	r.Owners = nil
 	r.Role = ""
 	for _, e := range p.Roles {
+		if e.RoleID != "" {
+			if e.RoleID == role.ID {
+				return e
+			}
+			continue
+		}
 		if e.Role == role.ID || strings.EqualFold(e.Role, role.Name) {
 			return e
 		}
@@ -101,6 +123,7 @@ type RawRules struct {
 	ReminderAfter     *string  `yaml:"reminder_after"`
 	MaxDuration       *string  `yaml:"max_duration"`
 	AutoApprove       *bool    `yaml:"auto_approve"`
+	ExpiryWarning     []string `yaml:"expiry_warning"`
 }
 
 type rawRole struct {
@@ -166,6 +189,9 @@ func ParsePolicy(file string, data []byte) (*Policy, error) {
 			return nil, err
 		}
 		r.Role = name
+		if e, ok := at(path+".role", "").(*PolicyError); ok {
+			r.Line, r.Column = e.Line, e.Column
+		}
 		p.Roles = append(p.Roles, r)
 	}
 	return p, nil
@@ -231,6 +257,19 @@ func applyRules(base Rules, raw RawRules, path string, at func(path, reason stri
 	}
 	if raw.AutoApprove != nil {
 		r.AutoApprove = *raw.AutoApprove
+	}
+	if raw.ExpiryWarning != nil {
+		r.ExpiryWarnings = nil
+		for i, v := range raw.ExpiryWarning {
+			d, err := ParseDuration(v)
+			if err != nil || d <= 0 {
+				return r, at(fmt.Sprintf("%s.expiry_warning[%d]", path, i),
+					fmt.Sprintf("expiry_warning: %q is not a positive duration such as 24h or 30m", strings.TrimSpace(v)))
+			}
+			r.ExpiryWarnings = append(r.ExpiryWarnings, d)
+		}
+		slices.SortFunc(r.ExpiryWarnings, func(a, b time.Duration) int { return cmp.Compare(b, a) })
+		r.ExpiryWarnings = slices.Compact(r.ExpiryWarnings)
 	}
 	return r, nil
 }

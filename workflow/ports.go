@@ -43,6 +43,10 @@ type Store interface {
 
 	// CountRequestsByState reports how many requests are in each state.
 	CountRequestsByState(ctx context.Context) (map[State]int64, error)
+
+	// CountOverdueRevocations reports how many grants are still in force
+	// although their revocation failed and is being retried.
+	CountOverdueRevocations(ctx context.Context) (int64, error)
 }
 
 // Tx is the work that can share one transaction. Methods return *Error with
@@ -51,7 +55,7 @@ type Store interface {
 type Tx interface {
 	// InsertRequest stores a new request, setting ID and Version (1).
 	// ECONFLICT when the same subject already has an open request (pending,
-	// approved or executing) of the same kind for the same role.
+	// approved or executing), of any kind, for the same role.
 	InsertRequest(ctx context.Context, r *Request) error
 	// Request returns one request with its approvals. ENOTFOUND.
 	Request(ctx context.Context, id int64) (*Request, error)
@@ -76,6 +80,9 @@ type Tx interface {
 	// FailJob parks a leased job as failed for good. ECONFLICT when the
 	// lease was lost.
 	FailJob(ctx context.Context, id int64, leaseToken string, lastErr string) error
+	// ExpediteJobs makes the queued jobs of kind for a request due at now
+	// and reports how many there were.
+	ExpediteJobs(ctx context.Context, requestID int64, kind JobKind, now time.Time) (int, error)
 
 	// AppendAudit appends e to the log: it takes the chain head under a lock
 	// (so concurrent appends serialize), calls Seal(e, headSeq, headHash),

@@ -37,7 +37,7 @@ func (s *Service) Reconcile(ctx context.Context) error {
 }
 
 func (s *Service) reconcileRole(ctx context.Context, role Role, current []RoleMember) error {
-	return s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
+	return s.update(ctx, func(ctx context.Context, tx Tx) error {
 		raw, ok, err := tx.Setting(ctx, snapshotKey(role.ID))
 		if err != nil {
 			return err
@@ -57,6 +57,11 @@ func (s *Service) reconcileRole(ctx context.Context, role Role, current []RoleMe
 		if err != nil {
 			return err
 		}
+		// A person no longer in the role holds no grant on it any more.
+		ended, err := s.endGrantsOfGone(ctx, tx, role.ID, now, busy)
+		if err != nil {
+			return err
+		}
 		drift := Drift{RoleID: role.ID, RoleName: role.Name}
 		for id, m := range now {
 			if _, had := known[id]; !had && !busy[id] {
@@ -71,6 +76,11 @@ func (s *Service) reconcileRole(ctx context.Context, role Role, current []RoleMe
 			}
 		}
 		if len(drift.Added) == 0 && len(drift.Removed) == 0 {
+			if ended {
+				// Grants ended without drift to report (the snapshot already
+				// had them gone): record the snapshot so replicas agree.
+				return putSnapshot(ctx, tx, role.ID, known)
+			}
 			return nil
 		}
 		sortMembers(drift.Added)
@@ -90,19 +100,39 @@ func (s *Service) reconcileRole(ctx context.Context, role Role, current []RoleMe
 }
 
 // inFlightSubjects are the users whose membership of the role the bot is
-// changing right now; their differences are not drift.
+// adding or removing right now; their differences are not drift. A grant
+// being revoked is not in flight: until PostHog takes the revocation the
+// person is still a member, and anything else is drift to report.
 func (s *Service) inFlightSubjects(ctx context.Context, tx Tx, roleID string) (map[string]bool, error) {
-	rs, err := tx.FindRequests(ctx, RequestFilter{RoleID: roleID, States: []State{StateApproved, StateExecuting, StateCompleted}})
+	rs, err := tx.FindRequests(ctx, RequestFilter{RoleID: roleID, States: []State{StateApproved, StateExecuting}})
 	if err != nil {
 		return nil, err
 	}
 	busy := map[string]bool{}
 	for _, r := range rs {
-		if r.State != StateCompleted || r.RevokeQueued {
-			busy[r.SubjectUUID] = true
-		}
+		busy[r.SubjectUUID] = true
 	}
 	return busy, nil
+}
+
+// endGrantsOfGone supersedes the grants in force on the role of people
+// PostHog no longer has in it (grant rule 2), and reports whether any ended.
+func (s *Service) endGrantsOfGone(ctx context.Context, tx Tx, roleID string, now map[string]Member, busy map[string]bool) (bool, error) {
+	grants, err := tx.FindRequests(ctx, RequestFilter{RoleID: roleID, Kind: KindAdd, States: []State{StateCompleted}})
+	if err != nil {
+		return false, err
+	}
+	done := map[string]bool{}
+	for _, g := range grants {
+		if _, member := now[g.SubjectUUID]; member || busy[g.SubjectUUID] || done[g.SubjectUUID] {
+			continue
+		}
+		done[g.SubjectUUID] = true
+		if err := s.Grants().supersedeTx(ctx, tx, g.SubjectUUID, roleID, 0, 0, "left the role in PostHog outside accessbot (found by reconciliation)"); err != nil {
+			return false, err
+		}
+	}
+	return len(done) > 0, nil
 }
 
 // recordOwnChange keeps the snapshot in step with a change the bot made, so

@@ -12,10 +12,13 @@ type Kind string
 const (
 	KindAdd    Kind = "add"
 	KindRemove Kind = "remove"
+	// KindExtend asks to move the end of an active grant (GrantID). It is
+	// decided like an addition and, approved, makes no PostHog call.
+	KindExtend Kind = "extend"
 )
 
 // Valid reports whether k is a known kind.
-func (k Kind) Valid() bool { return k == KindAdd || k == KindRemove }
+func (k Kind) Valid() bool { return k == KindAdd || k == KindRemove || k == KindExtend }
 
 // State is where a request is in its life.
 type State string
@@ -94,6 +97,7 @@ type Request struct {
 	DecisionReason string // why it was denied, cancelled or revoked
 	FailureReason  string // why execution failed, in plain words
 	MembershipID   string // PostHog role membership id once added
+	GrantID        int64  // KindExtend: the grant (a completed addition) it extends
 
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
@@ -106,9 +110,26 @@ type Request struct {
 	RevokedAt    time.Time
 	RevokeQueued bool // a revocation job has been written
 
+	// OverdueSince is when the revocation of this grant first failed; zero
+	// while it is not overdue. OverdueNotifiedAt is when owners and admins
+	// were last told.
+	OverdueSince      time.Time
+	OverdueNotifiedAt time.Time
+	// NextWarningAt is when the holder gets the next expiry warning (zero:
+	// none left).
+	NextWarningAt time.Time
+
 	// Version increments on every UpdateRequest; updates compare-and-set on it.
 	Version int64
 }
+
+// Active reports whether r is a grant still in force: a completed addition
+// not yet revoked.
+func (r *Request) Active() bool { return r.Kind == KindAdd && r.State == StateCompleted }
+
+// Overdue reports whether r is a grant whose revocation PostHog has not yet
+// taken: it is still in force past the moment it should have ended.
+func (r *Request) Overdue() bool { return r.Active() && r.RevokeQueued && !r.OverdueSince.IsZero() }
 
 // Ref is the short id people see: "#12".
 func (r *Request) Ref() string { return fmt.Sprintf("#%d", r.ID) }
@@ -142,7 +163,10 @@ func DurationText(d time.Duration) string {
 // RequestFilter selects requests in Tx.FindRequests. Zero fields do not filter.
 type RequestFilter struct {
 	RequesterID string
+	SubjectID   string
 	SubjectUUID string
+	GrantID     int64
+	RoleName    string // case-insensitive
 	RoleID      string
 	Kind        Kind
 	States      []State
@@ -150,8 +174,13 @@ type RequestFilter struct {
 	ExpiresBefore time.Time // pending and expires_at <= t
 	RemindBefore  time.Time // pending, remind_at set and <= t, not yet reminded
 	RevokeBefore  time.Time // completed, revoke_at set and <= t, revocation not queued
-	Limit         int       // 0: no limit
-	NewestFirst   bool      // order by id descending instead of ascending
+	WarnBefore    time.Time // completed, revocation not queued, next_warning_at set and <= t
+	// OverdueNotifyBefore: completed, revocation overdue, owners last told
+	// at or before t.
+	OverdueNotifyBefore time.Time
+	Overdue             bool // completed additions whose revocation is overdue
+	Limit               int  // 0: no limit
+	NewestFirst         bool // order by id descending instead of ascending
 }
 
 // moveTo changes r's state if the state machine allows it. A refusal is a

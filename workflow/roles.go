@@ -114,6 +114,42 @@ func (s *Service) mayManage(ctx context.Context, tx Tx, role Role, actor string)
 	return slices.Contains(owners, actor), err
 }
 
+// decidersTx are who is asked to decide r: the role's owners other than
+// its requester and subject, and the admins too when the requester or
+// subject is an owner, or when the other owners are fewer than the
+// approvals r needs. Admins may always decide; they are asked only then.
+func (s *Service) decidersTx(ctx context.Context, tx Tx, r *Request) ([]string, error) {
+	owners, err := s.ownersTx(ctx, tx, Role{ID: r.RoleID, Name: r.RoleName})
+	if err != nil {
+		return nil, err
+	}
+	self := func(id string) bool { return id == r.RequesterID || id == r.SubjectID }
+	out := slices.DeleteFunc(slices.Clone(owners), self)
+	if len(out) == len(owners) && len(out) >= r.ApprovalsRequired {
+		return out, nil
+	}
+	for _, a := range s.cfg.Admins {
+		if a = strings.TrimSpace(a); a != "" && !self(a) && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+// ownersAndAdmins are the role's owners and the admins, for alarms.
+func (s *Service) ownersAndAdmins(ctx context.Context, tx Tx, role Role) ([]string, error) {
+	out, err := s.ownersTx(ctx, tx, role)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range s.cfg.Admins {
+		if a = strings.TrimSpace(a); a != "" && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
 func (s *Service) ownersTx(ctx context.Context, tx Tx, role Role) ([]string, error) {
 	overrides, err := tx.OwnerOverrides(ctx, role.ID)
 	if err != nil {

@@ -37,8 +37,9 @@ func (s *Service) RunScheduler(ctx context.Context, interval, reconcileInterval 
 // schedulerBatch bounds the work of one tick per kind of due item.
 const schedulerBatch = 500
 
-// Tick does what has fallen due: expires pending requests, reminds owners
-// and queues the revocation of grants whose time is up. Every change is a
+// Tick does what has fallen due: expires pending requests, reminds owners,
+// queues the revocation of grants whose time is up, warns holders before
+// their grant ends and reminds owners and admins of overdue revocations. Every change is a
 // compare-and-set, so several processes ticking against one database do
 // each thing once.
 func (s *Service) Tick(ctx context.Context) error {
@@ -50,9 +51,11 @@ func (s *Service) Tick(ctx context.Context) error {
 	}{
 		{RequestFilter{ExpiresBefore: now, Limit: schedulerBatch}, s.expireTx},
 		{RequestFilter{RemindBefore: now, Limit: schedulerBatch}, s.remindTx},
-		{RequestFilter{RevokeBefore: now, Limit: schedulerBatch}, func(ctx context.Context, tx Tx, r *Request) error {
-			return s.queueRevocation(ctx, tx, r, SystemActor, "", fmt.Sprintf("the %s grant ended", DurationText(r.Duration)))
+		{RequestFilter{RevokeBefore: now, Kind: KindAdd, Limit: schedulerBatch}, func(ctx context.Context, tx Tx, r *Request) error {
+			return s.queueRevocation(ctx, tx, r, SystemActor, "", "the grant's time ran out", ActionRevokeRequested)
 		}},
+		{RequestFilter{WarnBefore: now, Kind: KindAdd, Limit: schedulerBatch}, s.Grants().warnTx},
+		{RequestFilter{OverdueNotifyBefore: now.Add(-overdueReminderEvery), Kind: KindAdd, Limit: schedulerBatch}, s.Grants().remindOverdueTx},
 	}
 	for _, d := range due {
 		var found []*Request

@@ -18,6 +18,7 @@ const (
 type HomeInput struct {
 	Mine    []*workflow.Request // their recent requests, newest first
 	Pending []*workflow.Request // requests waiting for their decision
+	Overdue []*workflow.Request // grants they manage whose revocation is overdue
 }
 
 // Home is the App Home tab: a button to ask for access, the requests waiting
@@ -32,6 +33,17 @@ func Home(in HomeInput) slack.HomeTabViewRequest {
 		slack.NewDividerBlock(),
 	}
 
+	if len(in.Overdue) > 0 {
+		blocks = append(blocks, header(fmt.Sprintf("Revocations overdue (%d)", len(in.Overdue))))
+		for i, r := range in.Overdue {
+			if i == HomeMaxPending {
+				blocks = append(blocks, contextBlock(fmt.Sprintf("…and %d more. `/access pending` lists them all.", len(in.Overdue)-i)))
+				break
+			}
+			blocks = append(blocks, overdueItem(r))
+		}
+		blocks = append(blocks, slack.NewDividerBlock())
+	}
 	blocks = append(blocks, header(fmt.Sprintf("Waiting for your decision (%d)", len(in.Pending))))
 	if len(in.Pending) == 0 {
 		blocks = append(blocks, contextBlock("Nothing is waiting for you."))

@@ -37,6 +37,9 @@ const (
 	ActionDeny           = "request_deny"    // Deny button; value is the request id
 	ActionCancel         = "request_cancel"  // Cancel button on the requester's own pending request
 	ActionNewRequest     = "request_new"     // "Request access" button on the App Home tab
+	ActionExtend         = "grant_extend"    // Extend button on a grant; value is the grant's request id
+	ActionDone           = "grant_done"      // I'm done button on a grant; value is the grant's request id
+	ActionRetryRevoke    = "grant_revoke"    // Retry button on an overdue revocation; value is the grant's request id
 )
 
 // DecisionBlockID is the id of the Approve/Deny actions block of request id

@@ -14,6 +14,8 @@ import (
 const (
 	MaxListed  = 20 // requests in `/access list`
 	MaxPending = 12 // requests with buttons in `/access pending`
+	// maxOverdueListed bounds the overdue revocations shown above them.
+	maxOverdueListed = 6
 )
 
 // RequestList is the caller's requests and their states (`/access list`).
@@ -41,8 +43,11 @@ func requestLine(r *workflow.Request) slack.Block {
 		s += StateLabel(r.State) + " · approvals " + approvalsText(r)
 	}
 	var acc *slack.Accessory
-	if r.State == workflow.StatePending {
+	switch {
+	case r.State == workflow.StatePending:
 		acc = slack.NewAccessory(slack.NewButtonBlockElement(ActionCancel, strconv.FormatInt(r.ID, 10), plain("Cancel")))
+	case r.Active() && !r.RevokeQueued:
+		acc = slack.NewAccessory(doneButton(r.ID))
 	}
 	return slack.NewSectionBlock(mrkdwn(s), nil, acc)
 }
@@ -62,15 +67,37 @@ func pendingItem(r *workflow.Request) []slack.Block {
 	}
 }
 
+// overdueItem is a grant whose revocation is overdue, with a Retry button.
+func overdueItem(r *workflow.Request) slack.Block {
+	s := fmt.Sprintf(":rotating_light: *%s* · *revocation overdue* since %s: %s still has *%s*; I keep retrying.",
+		r.Ref(), Date(r.OverdueSince), Mention(r.SubjectID), Escape(r.RoleName))
+	retry := slack.NewButtonBlockElement(ActionRetryRevoke, strconv.FormatInt(r.ID, 10), plain("Retry now")).WithStyle(slack.StyleDanger)
+	return slack.NewSectionBlock(mrkdwn(s), nil, slack.NewAccessory(retry))
+}
+
 // PendingList is the requests waiting for the caller's decision, each with
-// Approve / Deny buttons (`/access pending`).
-func PendingList(reqs []*workflow.Request) Message {
-	if len(reqs) == 0 {
+// Approve / Deny buttons, and the grants the caller manages whose
+// revocation is overdue (`/access pending`).
+func PendingList(reqs, overdue []*workflow.Request) Message {
+	if len(reqs) == 0 && len(overdue) == 0 {
 		return Text(":relaxed: Nothing is waiting for your decision.")
 	}
-	blocks := []slack.Block{section(fmt.Sprintf("*%d %s waiting for your decision*", len(reqs), plural(len(reqs), "request is", "requests are")))}
+	var blocks []slack.Block
+	for i, r := range overdue {
+		if i == maxOverdueListed {
+			blocks = append(blocks, contextBlock(fmt.Sprintf("…and %d more overdue revocations.", len(overdue)-i)))
+			break
+		}
+		blocks = append(blocks, overdueItem(r))
+	}
+	// Each pending item takes 4 blocks; keep within Slack's 50.
+	maxItems := min(MaxPending, (maxMessageBlocks-len(blocks)-2)/4)
+	if len(reqs) == 0 {
+		return Message{Text: fmt.Sprintf("%d revocations overdue", len(overdue)), Blocks: blocks}
+	}
+	blocks = append(blocks, section(fmt.Sprintf("*%d %s waiting for your decision*", len(reqs), plural(len(reqs), "request is", "requests are"))))
 	for i, r := range reqs {
-		if i == MaxPending {
+		if i == maxItems {
 			blocks = append(blocks, contextBlock(fmt.Sprintf("…and %d more. Decide on these first, then run `/access pending` again.", len(reqs)-i)))
 			break
 		}
@@ -167,7 +194,9 @@ func Help() Message {
 		"`/access list` — your requests and where they are\n" +
 		"`/access pending` — requests waiting for your decision\n" +
 		"`/access cancel ID` — withdraw your pending request, e.g. `/access cancel 7`\n" +
-		"`/access revoke ID [REASON]` — owners and admins: end a granted access early\n" +
+		"`/access extend ID [DURATION]` — ask to extend your grant, e.g. `/access extend 7 8h`\n" +
+		"`/access done ID` — end your own grant now\n" +
+		"`/access revoke ID [REASON]` — owners and admins: end a granted access early (retries an overdue revocation)\n" +
 		"`/access roles` — PostHog roles, their owners and members\n" +
 		"`/access owners ROLE` — who decides for a role\n" +
 		"`/access owners add ROLE @user` / `/access owners remove ROLE @user` — change owners (admins)\n" +

@@ -2,7 +2,9 @@ package views
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/slack-go/slack"
 
@@ -56,13 +58,18 @@ func RequesterUpdate(ev workflow.EventType, r *workflow.Request) (m Message, ok 
 			}
 		}
 	case workflow.EventFailed:
-		if r.State == workflow.StateFailed {
+		switch {
+		case r.State == workflow.StateFailed && r.Kind == workflow.KindExtend:
+			s = fmt.Sprintf(":warning: Your request %s (%s) could not be carried out: %s", ref, shortWhat(r), Escape(r.FailureReason))
+		case r.State == workflow.StateFailed:
 			s = fmt.Sprintf(":warning: I couldn't carry out your request %s (%s). PostHog said: %s\nNothing was changed. The role's owners have been told.",
 				ref, shortWhat(r), Escape(r.FailureReason))
-		} else {
+		default:
 			// A revocation that failed: the grant stays, and the owners act.
 			return Message{}, false
 		}
+	case workflow.EventExtended:
+		s = fmt.Sprintf(":hourglass_flowing_sand: Your access to *%s* (#%d) was extended: it now ends %s (%s).", Escape(r.RoleName), r.GrantID, Date(r.RevokeAt), ref)
 	case workflow.EventRevoked:
 		s = fmt.Sprintf(":lock: Your access to *%s* ended (%s)", Escape(r.RoleName), ref)
 		if r.DecisionReason != "" {
@@ -73,6 +80,48 @@ func RequesterUpdate(ev workflow.EventType, r *workflow.Request) (m Message, ok 
 		return Message{}, false
 	}
 	return Message{Text: stripMrkdwn(s), Blocks: []slack.Block{section(s)}}, true
+}
+
+func doneButton(id int64) *slack.ButtonBlockElement {
+	b := slack.NewButtonBlockElement(ActionDone, strconv.FormatInt(id, 10), plain("I'm done"))
+	b.WithConfirm(slack.NewConfirmationBlockObject(plain("End this access now?"),
+		plain(fmt.Sprintf("#%d ends now and you leave the role in PostHog.", id)), plain("End it"), plain("Keep it")))
+	return b
+}
+
+// ExpiryWarning tells a holder their grant ends soon, with Extend and I'm
+// done buttons. now is when the warning is sent.
+func ExpiryWarning(r *workflow.Request, now time.Time) Message {
+	left := r.RevokeAt.Sub(now).Round(time.Minute)
+	s := fmt.Sprintf(":hourglass: Your access to *%s* (%s) ends %s (in %s).", Escape(r.RoleName), r.Ref(), Date(r.RevokeAt), leftText(left))
+	id := strconv.FormatInt(r.ID, 10)
+	extend := slack.NewButtonBlockElement(ActionExtend, id, plain("Extend")).WithStyle(slack.StylePrimary)
+	blocks := []slack.Block{
+		section(s),
+		contextBlock("Extend asks the role's owners for " + strings.ToLower(DurationLabel(r.Duration)) + " more (`/access extend " + id + " DURATION` for another length). I'm done ends it now."),
+		slack.NewActionBlock("grant_"+id, extend, doneButton(r.ID)),
+	}
+	return Message{Text: stripMrkdwn(s), Blocks: blocks}
+}
+
+func leftText(d time.Duration) string {
+	if d < time.Minute {
+		return "less than a minute"
+	}
+	return "about " + strings.ToLower(DurationLabel(d.Truncate(time.Minute)))
+}
+
+// RevocationOverdue alarms owners and admins: a grant outlives its end
+// because PostHog refuses or cannot take its revocation.
+func RevocationOverdue(r *workflow.Request) Message {
+	s := fmt.Sprintf(":rotating_light: *Revocation overdue:* %s still has *%s* (%s) although it should have ended (%s). PostHog has not taken the removal since %s; I keep retrying at least every 15 minutes.",
+		Mention(r.SubjectID), Escape(r.RoleName), r.Ref(), Escape(r.DecisionReason), Date(r.OverdueSince))
+	retry := slack.NewButtonBlockElement(ActionRetryRevoke, strconv.FormatInt(r.ID, 10), plain("Retry now")).WithStyle(slack.StyleDanger)
+	blocks := []slack.Block{
+		slack.NewSectionBlock(mrkdwn(s), nil, slack.NewAccessory(retry)),
+		contextBlock(fmt.Sprintf("Check the bot's PostHog key (an organization admin's, with organization:write), or remove the member by hand in PostHog. `/access revoke %d` retries now.", r.ID)),
+	}
+	return Message{Text: stripMrkdwn(s), Blocks: blocks}
 }
 
 // OwnersFailure tells a role's owners that an approved request (or the

@@ -39,6 +39,9 @@ func StateLabel(s workflow.State) string {
 // for 8 hours", "to remove <@U2> from *Eng*".
 func what(r *workflow.Request) string {
 	role := "*" + Escape(r.RoleName) + "*"
+	if r.Kind == workflow.KindExtend {
+		return fmt.Sprintf("to extend their access to %s (#%d) by %s", role, r.GrantID, DurationLabel(r.Duration))
+	}
 	if r.Kind == workflow.KindRemove {
 		if r.SubjectID == r.RequesterID {
 			return "to leave " + role
@@ -60,6 +63,8 @@ func shortWhat(r *workflow.Request) string {
 		return "leave " + role
 	case r.Kind == workflow.KindRemove:
 		return "remove " + Mention(r.SubjectID) + " from " + role
+	case r.Kind == workflow.KindExtend:
+		return fmt.Sprintf("extend %s #%d by %s", role, r.GrantID, strings.ToLower(DurationLabel(r.Duration)))
 	}
 	return role + ", " + strings.ToLower(DurationLabel(r.Duration))
 }
@@ -69,6 +74,9 @@ func summary(r *workflow.Request) string {
 	role := "*" + Escape(r.RoleName) + "*"
 	if r.Kind == workflow.KindRemove {
 		return fmt.Sprintf("*%s* · remove %s from %s", r.Ref(), Mention(r.SubjectID), role)
+	}
+	if r.Kind == workflow.KindExtend {
+		return fmt.Sprintf("*%s* · extend %s #%d by %s", r.Ref(), role, r.GrantID, strings.ToLower(DurationLabel(r.Duration)))
 	}
 	return fmt.Sprintf("*%s* · %s → %s · %s", r.Ref(), Mention(r.SubjectID), role, DurationLabel(r.Duration))
 }
@@ -114,11 +122,21 @@ func Outcome(r *workflow.Request) string {
 	case workflow.StatePending:
 		return ""
 	case workflow.StateApproved, workflow.StateExecuting:
+		if r.Kind == workflow.KindExtend {
+			return approved + "."
+		}
 		if r.Kind == workflow.KindRemove {
 			return approved + ". Removing " + subject + " from " + role + " in PostHog…"
 		}
 		return approved + ". Adding " + subject + " to " + role + " in PostHog…"
 	case workflow.StateCompleted:
+		if r.Kind == workflow.KindExtend {
+			return approved + fmt.Sprintf(". %s's access to %s (#%d) now ends %s.", subject, role, r.GrantID, Date(r.RevokeAt))
+		}
+		if r.Overdue() {
+			return ":rotating_light: *Revocation overdue* since " + Date(r.OverdueSince) + ": " + subject +
+				" still has " + role + " although it should have ended; I keep retrying."
+		}
 		if r.Kind == workflow.KindRemove {
 			return approved + ". " + subject + " was removed from " + role + at(Date(r.CompletedAt)) + "."
 		}
@@ -179,9 +197,12 @@ func ApproverMessage(r *workflow.Request, opt ApproverOptions) Message {
 		"*Role*\n" + Escape(r.RoleName),
 		"*Request*\n" + r.Ref(),
 	}
-	if r.Kind == workflow.KindAdd {
+	switch r.Kind {
+	case workflow.KindAdd:
 		fields = append(fields, "*Duration*\n"+DurationLabel(r.Duration))
-	} else {
+	case workflow.KindExtend:
+		fields = append(fields, fmt.Sprintf("*Extend*\n#%d by %s", r.GrantID, strings.ToLower(DurationLabel(r.Duration))))
+	default:
 		fields = append(fields, "*Change*\nremove "+Mention(r.SubjectID))
 	}
 	fields = append(fields, "*Approvals*\n"+approvalsText(r))

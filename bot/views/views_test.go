@@ -113,6 +113,19 @@ func states() map[string]*workflow.Request {
 		"remove_other": withState(p, func(r *workflow.Request) {
 			r.Kind, r.SubjectID, r.Duration, r.ApprovalsRequired = workflow.KindRemove, "U0DAVE", 0, 1
 		}),
+		"extend_pending": withState(p, func(r *workflow.Request) {
+			r.ID, r.Kind, r.GrantID, r.Duration, r.Reason = 9, workflow.KindExtend, 7, 4*time.Hour, "extend #7 by 4h"
+		}),
+		"extended": withState(p, func(r *workflow.Request) {
+			r.ID, r.Kind, r.GrantID, r.Duration, r.Reason = 9, workflow.KindExtend, 7, 4*time.Hour, "extend #7 by 4h"
+			r.State, r.Approvals, r.DecidedBy, r.DecidedAt = workflow.StateCompleted, approvals, "U0CAROL", decided
+			r.CompletedAt, r.RevokeAt = decided, decided.Add(12*time.Hour)
+		}),
+		"overdue": withState(p, func(r *workflow.Request) {
+			r.State, r.Approvals, r.DecidedBy, r.DecidedAt = workflow.StateCompleted, approvals, "U0CAROL", decided
+			r.CompletedAt, r.RevokeAt = decided.Add(time.Minute), decided.Add(time.Minute+8*time.Hour)
+			r.RevokeQueued, r.DecisionReason, r.OverdueSince = true, "the grant's time ran out <@U0EVIL>", decided.Add(8*time.Hour+2*time.Minute)
+		}),
 	}
 }
 
@@ -137,7 +150,7 @@ func TestRequesterMessagesGolden(t *testing.T) {
 	events := map[string]workflow.EventType{
 		"approved": workflow.EventApproved, "auto_approved": workflow.EventApproved, "denied": workflow.EventDenied,
 		"cancelled": workflow.EventCancelled, "expired": workflow.EventExpired, "completed": workflow.EventCompleted,
-		"failed": workflow.EventFailed, "revoked": workflow.EventRevoked,
+		"failed": workflow.EventFailed, "revoked": workflow.EventRevoked, "extended": workflow.EventExtended,
 	}
 	for name, ev := range events {
 		m, ok := RequesterUpdate(ev, s[name])
@@ -222,8 +235,12 @@ func TestListsGolden(t *testing.T) {
 	mine := []*workflow.Request{s["pending"], s["denied"], s["completed"], s["remove_other"]}
 	golden(t, "list", RequestList(mine))
 	golden(t, "list_empty", RequestList(nil))
-	golden(t, "pending", PendingList([]*workflow.Request{s["pending"], withState(s["remove_other"], func(r *workflow.Request) { r.ID = 8 })}))
-	golden(t, "pending_empty", PendingList(nil))
+	golden(t, "pending", PendingList([]*workflow.Request{s["pending"], withState(s["remove_other"], func(r *workflow.Request) { r.ID = 8 })}, nil))
+	golden(t, "pending_empty", PendingList(nil, nil))
+	golden(t, "pending_overdue", PendingList([]*workflow.Request{s["extend_pending"]}, []*workflow.Request{s["overdue"]}))
+	golden(t, "list_grants", RequestList([]*workflow.Request{s["extended"], s["overdue"], s["completed"]}))
+	golden(t, "expiry_warning", ExpiryWarning(s["completed"], s["completed"].RevokeAt.Add(-time.Hour)))
+	golden(t, "revocation_overdue", RevocationOverdue(s["overdue"]))
 	golden(t, "roles", RolesList([]workflow.RoleInfo{
 		{Role: roleEng, Owners: []string{"U0BOB", "U0CAROL"}, Rules: workflow.Rules{ApprovalsRequired: 2, MaxDuration: 7 * 24 * time.Hour}},
 		{Role: workflow.Role{ID: "r-viewer", Name: "Viewer <read only>", Members: 1}, Rules: workflow.Rules{ApprovalsRequired: 1, AutoApprove: true}},
@@ -232,6 +249,7 @@ func TestListsGolden(t *testing.T) {
 	golden(t, "owners_changed", OwnersChanged(roleEng, "U0CAROL", true, []string{"U0BOB", "U0CAROL"}))
 	golden(t, "help", Help())
 	golden(t, "home", Home(HomeInput{Mine: mine[1:3], Pending: []*workflow.Request{s["pending"]}}))
+	golden(t, "home_overdue", Home(HomeInput{Mine: []*workflow.Request{s["overdue"]}, Overdue: []*workflow.Request{s["overdue"]}}))
 	golden(t, "home_empty", Home(HomeInput{}))
 }
 
@@ -244,13 +262,13 @@ func TestListLimits(t *testing.T) {
 	}
 	for name, blocks := range map[string]int{
 		"list":    len(RequestList(many).Blocks),
-		"pending": len(PendingList(many).Blocks),
+		"pending": len(PendingList(many, many).Blocks),
 	} {
 		if blocks > maxMessageBlocks {
 			t.Errorf("%s: %d blocks", name, blocks)
 		}
 	}
-	if n := len(Home(HomeInput{Mine: many, Pending: many}).Blocks.BlockSet); n > maxViewBlocks {
+	if n := len(Home(HomeInput{Mine: many, Pending: many, Overdue: many}).Blocks.BlockSet); n > maxViewBlocks {
 		t.Errorf("home: %d blocks", n)
 	}
 	var roles []workflow.RoleInfo

@@ -44,7 +44,8 @@ roles:
     owners: [U0CAROL01]
   - role: Incident Response
     owners: [U0BOB0001]
-    max_duration: 3s   # so the demo sees a grant end without waiting an hour
+    max_duration: 6s       # so the demo sees a grant end without waiting an hour
+    expiry_warning: [4s]   # and its holder warned before it does
 `
 
 func runDemo(ctx context.Context, c *cli, args []string) int {
@@ -207,9 +208,9 @@ func (d *demo) play(ctx context.Context) error {
 		return errors.New("a denied request changed PostHog")
 	}
 
-	// 5. A time-bound grant ends and is revoked.
-	d.say("alice asks for Incident Response, capped at 3 seconds by policy; bob approves")
-	ir, err := d.ask(demoAlice, "Incident Response", "On call tonight", 3*time.Second)
+	// 5. A time-bound grant: warned, extended, then it ends and is revoked.
+	d.say("alice asks for Incident Response, capped at 6 seconds by policy; bob approves")
+	ir, err := d.ask(demoAlice, "Incident Response", "On call tonight", 6*time.Second)
 	if err != nil {
 		return err
 	}
@@ -224,13 +225,35 @@ func (d *demo) play(ctx context.Context) error {
 		return err
 	}
 	d.show("granted; PostHog lists alice in Incident Response")
+	warning, err := d.waitMessage(slacktest.DMChannel(demoAlice), views.ActionExtend)
+	if err != nil {
+		return fmt.Errorf("no expiry warning: %w", err)
+	}
+	d.show("4 seconds before the end (policy expiry_warning), alice is warned, with buttons:")
+	d.quote(shown(warning))
+	d.say("alice clicks Extend; bob approves the extension")
+	if err := d.click(demoAlice, warning, views.ActionExtend); err != nil {
+		return err
+	}
+	ext, err := d.waitMessage(slacktest.DMChannel(demoBob), "to extend their access")
+	if err != nil {
+		return fmt.Errorf("bob was not asked to approve the extension: %w", err)
+	}
+	d.show("bob gets an approver message for the extension:")
+	d.quote(shown(ext))
+	if err := d.click(demoBob, ext, views.ActionApprove); err != nil {
+		return err
+	}
+	if err := d.expectMessage(demoAlice, "was extended", "the end moves (capped at 6 seconds from the approval; no PostHog call); alice is told:"); err != nil {
+		return err
+	}
 	if _, err := d.waitRequest(demoAlice, "Incident Response", workflow.StateRevoked); err != nil {
 		return err
 	}
 	if d.ph.HasMember(d.roles["Incident Response"], d.uuids[demoAlice]) {
 		return errors.New("the revoked grant is still a PostHog membership")
 	}
-	if err := d.expectMessage(demoAlice, "ended", "3 seconds later the scheduler revokes it: the membership is gone from PostHog and alice is told:"); err != nil {
+	if err := d.expectMessage(demoAlice, "ended", "at the new end the scheduler revokes it: the membership is gone from PostHog and alice is told:"); err != nil {
 		return err
 	}
 
@@ -245,6 +268,7 @@ func (d *demo) play(ctx context.Context) error {
 		return err
 	}
 	if entries < 12 || !strings.Contains(body, `"action":"membership_added"`) || !strings.Contains(body, `"action":"grant_revoked"`) ||
+		!strings.Contains(body, `"action":"grant_extended"`) ||
 		!strings.Contains(body, `"action":"request_denied"`) {
 		return fmt.Errorf("the audit log lacks expected entries (%d entries)", entries)
 	}
@@ -398,7 +422,7 @@ func (d *demo) waitRequest(user, role string, state workflow.State) (string, err
 	err := d.waitFor(fmt.Sprintf("%s's %s request to be %s", user, role, state), func() bool {
 		var found bool
 		_ = d.db.Update(context.Background(), func(ctx context.Context, tx workflow.Tx) error {
-			rs, err := tx.FindRequests(ctx, workflow.RequestFilter{RequesterID: user, RoleID: d.roles[role], NewestFirst: true, Limit: 1})
+			rs, err := tx.FindRequests(ctx, workflow.RequestFilter{RequesterID: user, RoleID: d.roles[role], Kind: workflow.KindAdd, NewestFirst: true, Limit: 1})
 			if err == nil && len(rs) == 1 && rs[0].State == state {
 				found, ref = true, rs[0].Ref()
 			}

@@ -79,6 +79,7 @@ var (
 	requestsDesc = prometheus.NewDesc("accessbot_requests", "Access requests by state.", []string{"state"}, nil)
 	jobsDesc     = prometheus.NewDesc("accessbot_jobs", "Jobs by queue state: queued (waiting or lease ended), running, failed (given up).", []string{"state"}, nil)
 	auditDesc    = prometheus.NewDesc("accessbot_audit_entries", "Entries in the audit log (the chain head's sequence number).", nil, nil)
+	overdueDesc  = prometheus.NewDesc("accessbot_revocations_overdue", "Grants still in force although their revocation failed and is being retried (alert when above 0).", nil, nil)
 	scrapeDesc   = prometheus.NewDesc("accessbot_database_scrape_ok", "1 when the database answered the metrics queries.", nil, nil)
 )
 
@@ -89,6 +90,7 @@ func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- requestsDesc
 	ch <- jobsDesc
 	ch <- auditDesc
+	ch <- overdueDesc
 	ch <- scrapeDesc
 }
 
@@ -107,6 +109,11 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(jobsDesc, prometheus.GaugeValue, float64(jobs.Queued), "queued")
 		ch <- prometheus.MustNewConstMetric(jobsDesc, prometheus.GaugeValue, float64(jobs.Running), "running")
 		ch <- prometheus.MustNewConstMetric(jobsDesc, prometheus.GaugeValue, float64(jobs.Failed), "failed")
+	} else {
+		ok = 0
+	}
+	if n, err := c.db.CountOverdueRevocations(ctx); err == nil {
+		ch <- prometheus.MustNewConstMetric(overdueDesc, prometheus.GaugeValue, float64(n))
 	} else {
 		ok = 0
 	}

@@ -97,10 +97,15 @@ func newApp(ctx context.Context, cfg config, log zerolog.Logger) (*app, error) {
 		return nil, err
 	}
 
+	dir := posthogdir.New(ph)
+	if err := bindPolicy(ctx, policy, dir, db, log); err != nil {
+		return nil, err
+	}
+
 	api := slack.New(cfg.SlackBotToken, slack.OptionAPIURL(cfg.SlackAPIURL), slack.OptionAppLevelToken(cfg.SlackAppToken))
 	svc, err := workflow.NewService(workflow.Config{
 		Store:      db,
-		Directory:  posthogdir.New(ph),
+		Directory:  dir,
 		Users:      bot.NewUsers(api, 10*time.Minute),
 		Policy:     policy,
 		Admins:     cfg.Admins,
@@ -125,7 +130,6 @@ func newApp(ctx context.Context, cfg config, log zerolog.Logger) (*app, error) {
 	if err := svc.RecordPolicy(ctx); err != nil {
 		return nil, fmt.Errorf("record policy: %w", err)
 	}
-	warnUnknownPolicyRoles(ctx, svc, log)
 
 	r := mux.NewRouter()
 	b.Routes(r)
@@ -158,23 +162,28 @@ func checkPostHog(ctx context.Context, ph *posthog.Client, log zerolog.Logger) e
 	}
 }
 
-// warnUnknownPolicyRoles points out policy entries that match no PostHog role.
-func warnUnknownPolicyRoles(ctx context.Context, svc *workflow.Service, log zerolog.Logger) {
-	roles, err := svc.Roles(ctx)
-	if err != nil {
-		return
-	}
-	for _, rule := range svc.Policy().Roles {
-		found := false
-		for _, r := range roles {
-			if svc.Policy().RulesFor(r).Role == rule.Role {
-				found = true
-				break
-			}
+// bindPolicy binds the policy's roles to PostHog role ids: a role PostHog
+// does not have (or renamed) stops start-up with file:line; PostHog being
+// unreachable does not (the ids remembered from the last start are used).
+func bindPolicy(ctx context.Context, p *workflow.Policy, dir workflow.Directory, db workflow.Store, log zerolog.Logger) error {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	err := workflow.BindPolicy(ctx, p, dir, db)
+	switch {
+	case err == nil:
+		for _, e := range p.Roles {
+			log.Debug().Str("role", e.Role).Str("role_id", e.RoleID).Msg("policy role bound")
 		}
-		if !found {
-			log.Warn().Str("role", rule.Role).Str("policy", svc.Policy().Source).Msg("policy names a role PostHog does not have")
+		return nil
+	case workflow.ErrorCode(err) == workflow.EUNAVAILABLE:
+		log.Warn().Err(err).Msg("PostHog is not reachable at start; the policy uses the role ids bound at the last start")
+		return nil
+	default:
+		var pe *workflow.PolicyError
+		if errors.As(err, &pe) {
+			return fmt.Errorf("invalid policy file: %w", err)
 		}
+		return fmt.Errorf("bind the policy to PostHog roles: %w", err)
 	}
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/accessbot/accessbot/bot/slacktest"
 	"github.com/accessbot/accessbot/bot/views"
+	"github.com/accessbot/accessbot/posthog"
 	"github.com/accessbot/accessbot/posthog/posthogtest"
 )
 
@@ -293,11 +295,19 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 	_, metricsBody := p.get("/metrics", "")
 	for _, name := range []string{"accessbot_slack_requests_total", "accessbot_slack_ack_seconds", "accessbot_posthog_calls_total",
-		`accessbot_requests{state="completed"} 1`, "accessbot_jobs", "accessbot_job_runs_total", "accessbot_audit_entries"} {
+		`accessbot_requests{state="completed"} 1`, "accessbot_jobs", "accessbot_job_runs_total", "accessbot_audit_entries",
+		"accessbot_revocations_overdue 0"} {
 		if !strings.Contains(metricsBody, name) {
 			t.Errorf("/metrics lacks %s", name)
 		}
 	}
+	// The holder ends the grant with /access done: PostHog's membership goes.
+	if code, body := p.post("/slack/commands", w.slack.SlashCommand(e2eAlice, "done 1").Form()); code != 200 {
+		t.Fatalf("/access done: %d %s", code, body)
+	}
+	waitUntil(t, "the membership deleted by /access done", 15*time.Second, func() bool {
+		return !w.ph.HasMember(w.roles["Engineering"], w.uuids[e2eAlice])
+	})
 	if strings.Contains(p.logs(), w.ph.APIKey()) || strings.Contains(p.logs(), e2eSecret) || strings.Contains(p.logs(), e2eToken) {
 		t.Fatal("a secret appears in the log")
 	}
@@ -371,6 +381,37 @@ func TestServeRefusesInvalidPolicy(t *testing.T) {
 	cmd.Env = append(w.env(freePort(t)), "ACCESSBOT_POLICY_FILE="+bad)
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), bad+":3:") || !strings.Contains(string(out), "approvals_required") {
+		t.Fatalf("err %v, output:\n%s", err, out)
+	}
+}
+
+// A policy entry for a role renamed in PostHog since the last start stops
+// start-up in one line naming the new name; one PostHog never had, too.
+func TestServeRefusesPolicyRoleRenamedOrUnknownInPostHog(t *testing.T) {
+	w := newWorld(t)
+	w.start().stop() // binds Engineering to its id
+	ph, err := posthog.NewClient(w.ph.URL(), w.ph.APIKey(), w.ph.OrganizationID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ph.Roles.Update(context.Background(), w.roles["Engineering"], "Eng"); err != nil {
+		t.Fatal(err)
+	}
+	policy := filepath.Join(w.dir, "policy.yaml")
+	cmd := exec.Command(binary, "serve")
+	cmd.Env = w.env(freePort(t))
+	out, err := cmd.CombinedOutput()
+	want := policy + `:2:11: role "Engineering" was renamed to "Eng" in PostHog; update ` + policy + ":2"
+	if err == nil || !strings.Contains(string(out), want) {
+		t.Fatalf("err %v, output:\n%s\nwant a line with %s", err, out, want)
+	}
+	if err := os.WriteFile(policy, []byte("roles:\n  - role: Sales\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd = exec.Command(binary, "serve")
+	cmd.Env = w.env(freePort(t))
+	out, err = cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), policy+`:2:11: PostHog has no role "Sales" (it has "Eng")`) {
 		t.Fatalf("err %v, output:\n%s", err, out)
 	}
 }
