@@ -216,3 +216,21 @@ func TestUnknownBlocksAreShownAsSuch(t *testing.T) {
 		t.Error("malformed blocks accepted")
 	}
 }
+
+// TestExpiryWarningRendering: the Extend and I'm done buttons, and the
+// confirmation I'm done asks for, come through as any buttons do.
+func TestExpiryWarningRendering(t *testing.T) {
+	html := renderMessage(t, "expiry_warning")
+	for _, want := range []string{
+		`data-action="grant_extend" data-value="7" data-kind="message" data-channel="D0BOB" data-ts="1.000001">Extend</button>`,
+		`data-action="grant_done" data-value="7"`,
+		`data-confirm-title="End this access now?" data-confirm-text="#7 ends now and you leave the role in PostHog." data-confirm-yes="End it" data-confirm-no="Keep it">I&#39;m done</button>`,
+	} {
+		if !strings.Contains(html, want) {
+			t.Errorf("expiry warning lacks %s\n%s", want, html)
+		}
+	}
+	if text := visible(html); !strings.Contains(text, "⌛ Your access to Engineering (#7) ends") {
+		t.Errorf("expiry warning reads %q", text)
+	}
+}

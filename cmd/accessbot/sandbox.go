@@ -52,6 +52,7 @@ roles:
   - role: Incident Response   # short grants, so you can watch one end
     owners: [U0BOB0001]
     max_duration: 2m
+    expiry_warning: [1m]      # the holder is warned a minute before, with Extend / I'm done
   - role: Viewer
     auto_approve: true        # approved at once, still audited
 `
@@ -70,7 +71,7 @@ var sandboxScenarios = map[string]sandboxScenario{
 			"As *Alice Nguyen*, type `/access request Engineering`, give a reason, pick *8 hours* and press *Send request*.",
 			"As *Bob Okafor* (owner of Engineering), press *Approve* in his DM or in #access-approvals. Alice appears under Engineering in the PostHog panel, and she is told.",
 			"As *Bob*, type `/access revoke 1` (requests are numbered `#1`, `#2`…): Alice leaves Engineering in PostHog and is told.",
-			"More: *Incident Response* grants last 2 minutes, so you can watch one end; *Viewer* is approved at once; *Data Warehouse* needs 2 of its 3 owners; `/access help` lists every command.",
+			"More: *Incident Response* grants last 2 minutes: a minute before the end its holder gets *Extend* and *I'm done* buttons, then watches it end. *Viewer* is approved at once; *Data Warehouse* needs 2 of its 3 owners; `/access help` lists every command.",
 		},
 	},
 	"many-roles": {
