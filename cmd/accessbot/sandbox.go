@@ -60,18 +60,25 @@ roles:
 var sandboxScenarios = map[string]sandboxScenario{
 	"default": {
 		about: "five people, five roles: one owner, two of three owners, auto-approve, 2-minute grants",
-		seed: func() fakeSeed {
-			return fakeSeed{
-				roles:   []string{"Data Warehouse", "Engineering", "Finance", "Incident Response", "Viewer"},
-				policy:  sandboxPolicy,
-				members: map[string][]string{"Engineering": {demoBob}, "Finance": {demoCarol}},
-			}
-		},
+		seed:  defaultSandboxSeed,
 		guide: []string{
 			"As *Alice Nguyen*, type `/access request Engineering`, give a reason, pick *8 hours* and press *Send request*.",
 			"As *Bob Okafor* (owner of Engineering), press *Approve* in his DM or in #access-approvals. Alice appears under Engineering in the PostHog panel, and she is told.",
 			"As *Bob*, type `/access revoke 1` (requests are numbered `#1`, `#2`…): Alice leaves Engineering in PostHog and is told.",
 			"More: *Incident Response* grants last 2 minutes: a minute before the end its holder gets *Extend* and *I'm done* buttons, then watches it end. *Viewer* is approved at once; *Data Warehouse* needs 2 of its 3 owners; `/access help` lists every command.",
+		},
+	},
+	"quick-grants": {
+		about: "the default scenario with 30-second Incident Response grants, warned after 10 seconds",
+		seed: func() fakeSeed {
+			seed := defaultSandboxSeed()
+			seed.policy = strings.NewReplacer("max_duration: 2m", "max_duration: 30s",
+				"expiry_warning: [1m]", "expiry_warning: [20s]").Replace(seed.policy)
+			return seed
+		},
+		guide: []string{
+			"As *Alice Nguyen*, type `/access request Incident Response`, pick *30s*; as *Bob Okafor*, press *Approve*.",
+			"Ten seconds later Alice gets *Extend* and *I'm done* buttons; twenty seconds after that the grant ends by itself.",
 		},
 	},
 	"many-roles": {
@@ -88,6 +95,14 @@ var sandboxScenarios = map[string]sandboxScenario{
 			"Roles without an owner in the policy, such as *Project 042*, are decided by *Ada Admin*.",
 		},
 	},
+}
+
+func defaultSandboxSeed() fakeSeed {
+	return fakeSeed{
+		roles:   []string{"Data Warehouse", "Engineering", "Finance", "Incident Response", "Viewer"},
+		policy:  sandboxPolicy,
+		members: map[string][]string{"Engineering": {demoBob}, "Finance": {demoCarol}},
+	}
 }
 
 func scenarioNames() string {

@@ -172,3 +172,37 @@ func TestSandboxInBrowser(t *testing.T) {
 		`//div[@id="pane-posthog"]//div[contains(@class,"role")][contains(., "Engineering")]//li[contains(., "Alice Nguyen")]`))
 	b.waitFor("the audit log records it and verifies", `//div[@id="pane-audit"][contains(., "grant_revoked")][contains(., "audit log intact")]`)
 }
+
+// TestSandboxGrantEndsInBrowser: a time-bound grant warns its holder with
+// the bot's Extend and I'm done buttons; I'm done asks for confirmation in
+// the page, then the membership is gone.
+func TestSandboxGrantEndsInBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a browser")
+	}
+	b := newBrowser(t)
+	sb := startTestSandbox(t, "quick-grants")
+	const aliceInIR = `//div[@id="pane-posthog"]//div[contains(@class,"role")][contains(., "Incident Response")]//li[contains(., "Alice Nguyen")]`
+
+	b.do("open Alice's page", chromedp.Navigate(sb.url+"/as/"+demoAlice), chromedp.WaitVisible(chromedp.CSS(`input[name="command"]`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name="command"]`), "/access request Incident Response"),
+		chromedp.Click(`//button[normalize-space()="Send"]`))
+	b.waitFor("the request modal opens", `//form[contains(@class,"modal")]//button[normalize-space()="Send request"]`)
+	b.do("fill in the modal",
+		chromedp.SendKeys(`//label[normalize-space()="Why do you need it?"]/following-sibling::textarea`, "On call tonight"),
+		chromedp.SetValue(`//label[normalize-space()="For how long?"]/following-sibling::select`, "30s"),
+		chromedp.Click(`//form[contains(@class,"modal")]//button[normalize-space()="Send request"]`),
+		chromedp.WaitNotPresent(chromedp.CSS(`form.modal`)))
+	b.do("Bob approves", chromedp.Navigate(sb.url+"/as/"+demoBob),
+		chromedp.Click(`//div[@id="pane-dm"]//button[normalize-space()="Approve"]`))
+	b.waitFor("the grant shows in PostHog", aliceInIR)
+
+	b.do("back to Alice", chromedp.Navigate(sb.url+"/as/"+demoAlice))
+	b.waitFor("Alice is warned, with buttons", `//div[@id="pane-dm"]//button[normalize-space()="Extend"]`)
+	b.do("Alice clicks I'm done", chromedp.Click(`//div[@id="pane-dm"]//button[normalize-space()="I'm done"]`))
+	b.waitFor("the page asks to confirm", `//div[contains(@class,"confirm")][contains(., "End this access now?")]//button[normalize-space()="End it"]`)
+	b.keep("confirm-done")
+	b.do("Alice confirms", chromedp.Click(`//div[contains(@class,"confirm")]//button[normalize-space()="End it"]`),
+		chromedp.WaitNotPresent(aliceInIR))
+	b.waitFor("the audit log records it", `//div[@id="pane-audit"][contains(., "grant_ended_by_holder")][contains(., "audit log intact")]`)
+}

@@ -302,14 +302,14 @@ func TestSandboxCommand(t *testing.T) {
 		t.Fatal("sandbox did not stop after SIGINT")
 	}
 	code, help, _ := runCLI(t, nil, "sandbox", "--help")
-	if code != 0 || !strings.Contains(help, "Scenarios: default, many-roles.") || !strings.Contains(help, "-listen") {
+	if code != 0 || !strings.Contains(help, "Scenarios: default, many-roles, quick-grants.") || !strings.Contains(help, "-listen") {
 		t.Errorf("--help: exit %d\n%s", code, help)
 	}
 }
 
 func TestSandboxUnknownScenario(t *testing.T) {
 	code, _, errOut := runCLI(t, nil, "sandbox", "--scenario", "nope", "--listen", "127.0.0.1:0")
-	if code != 1 || !strings.Contains(errOut, `unknown scenario "nope" (known: default, many-roles)`) {
+	if code != 1 || !strings.Contains(errOut, `unknown scenario "nope" (known: default, many-roles, quick-grants)`) {
 		t.Errorf("exit %d, stderr %q", code, errOut)
 	}
 }
