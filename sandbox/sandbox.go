@@ -154,6 +154,8 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// ServeHTTP serves the pages, their assets and what the pages post, with
+// headers that keep the page's own script the only one that runs.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'")
