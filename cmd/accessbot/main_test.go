@@ -107,7 +107,7 @@ func TestServeNamesMissingSettings(t *testing.T) {
 		{drop: "POSTHOG_ORGANIZATION_ID", want: "POSTHOG_ORGANIZATION_ID is required"},
 		{set: "SLACK_APP_TOKEN=xoxb-wrong", want: "SLACK_APP_TOKEN must be an app-level token"},
 		{set: "POSTHOG_HOST=ftp://x", want: "POSTHOG_HOST must be an http(s) URL"},
-		{set: "ACCESSBOT_WORKERS=0", want: "ACCESSBOT_WORKERS must be at least 1"},
+		{set: "ACCESSBOT_WORKERS=0", want: "ACCESSBOT_WORKERS must be between 1 and 100"},
 		{set: "ACCESSBOT_WORKERS=many", want: "ACCESSBOT_WORKERS"},
 	}
 	for _, c := range cases {
