@@ -35,6 +35,8 @@ var commands = []command{
 	{"serve", "run the bot: HTTP server, Socket Mode, workers, scheduler", runServe},
 	{"migrate", "apply database migrations and exit", runMigrate},
 	{"audit", "export or verify the audit log (audit export | audit verify)", runAudit},
+	{"policy", "check a policy file (policy check [FILE])", runPolicy},
+	{"healthcheck", "exit 0 when the running service answers /healthz (for Docker)", runHealthcheck},
 	{"demo", "run the whole flow against in-process fake Slack and PostHog", runDemo},
 	{"version", "print the version", runVersion},
 }
@@ -47,6 +49,10 @@ func main() {
 }
 
 func run(ctx context.Context, c *cli, args []string) int {
+	if len(args) > 1 && args[0] == "help" {
+		// "accessbot help audit export" is "accessbot audit export --help".
+		return run(ctx, c, append(append([]string(nil), args[1:]...), "--help"))
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(c.stdout)
 		if len(args) == 0 {
@@ -69,11 +75,11 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Commands:")
 	for _, cmd := range commands {
-		fmt.Fprintf(w, "  %-8s %s\n", cmd.name, cmd.summary)
+		fmt.Fprintf(w, "  %-11s %s\n", cmd.name, cmd.summary)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Run 'accessbot <command> --help' for a command's flags. Configuration is read from")
-	fmt.Fprintln(w, "environment variables: see README.md.")
+	fmt.Fprintln(w, "Run 'accessbot help <command>' (or 'accessbot <command> --help') for a command's flags.")
+	fmt.Fprintln(w, "Configuration is read from environment variables: see README.md.")
 }
 
 // newFlags makes a subcommand's flag set whose --help prints usage text and
