@@ -47,7 +47,8 @@ func runCLI(t *testing.T, env []string, args ...string) (int, string, string) {
 
 func TestHelpOnEverySubcommand(t *testing.T) {
 	cases := [][]string{{"--help"}, {"serve", "--help"}, {"migrate", "--help"}, {"audit", "--help"},
-		{"audit", "export", "--help"}, {"audit", "verify", "--help"}, {"demo", "--help"}, {"version", "--help"}}
+		{"audit", "export", "--help"}, {"audit", "verify", "--help"}, {"demo", "--help"}, {"version", "--help"},
+		{"policy", "--help"}, {"policy", "check", "--help"}, {"healthcheck", "--help"}}
 	for _, args := range cases {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			code, out, errOut := runCLI(t, nil, args...)
