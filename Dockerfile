@@ -30,7 +30,7 @@ VOLUME ["/data"]
 EXPOSE 8080 9090
 USER 65532:65532
 # Exec form: the image has no shell. Asks /healthz on ACCESSBOT_ADMIN_LISTEN.
-HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+HEALTHCHECK --interval=30s --timeout=5s --retries=3 \
   CMD ["/usr/local/bin/accessbot", "healthcheck"]
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/accessbot"]

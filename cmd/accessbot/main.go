@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"sort"
 	"strings"
@@ -132,10 +133,11 @@ func runVersion(_ context.Context, c *cli, args []string) int {
 }
 
 // buildVersion is the -ldflags version, else the module version or VCS
-// revision recorded by the Go toolchain.
+// revision recorded by the Go toolchain; either way followed by the Go
+// version that built it: "v1.2.0 go1.26.8", "devel 0123456789ab go1.26.8".
 func buildVersion() string {
 	if version != "" {
-		return version
+		return version + " " + runtime.Version()
 	}
 	info, ok := debug.ReadBuildInfo()
 	if !ok {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -82,5 +83,16 @@ func TestServeStopsOnZeroSchedulerInterval(t *testing.T) {
 	want := "accessbot serve: ACCESSBOT_SCHEDULER_INTERVAL must be between 100ms and 1h, got 0s"
 	if code != 1 || out != "" || strings.Count(errOut, "\n") != 1 || !strings.HasPrefix(errOut, want) {
 		t.Fatalf("exit %d\nstdout %q\nstderr %q\nwant one line starting %q", code, out, errOut, want)
+	}
+}
+
+// TestVersionFromLdflags: a release build (make build sets main.version)
+// prints its version and the Go toolchain, as README documents.
+func TestVersionFromLdflags(t *testing.T) {
+	defer func(v string) { version = v }(version)
+	version = "v1.2.0"
+	code, out, _ := runCLI(t, nil, "version")
+	if want := "accessbot v1.2.0 " + runtime.Version() + "\n"; code != 0 || out != want {
+		t.Fatalf("exit %d: %q, want %q", code, out, want)
 	}
 }
