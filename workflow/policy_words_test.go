@@ -29,6 +29,8 @@ func TestPolicyErrorsInPlainWords(t *testing.T) {
 			"policy.yaml:3:13: owners must be a list, like [a, b] or one `- item` per line"},
 		{"roles:\n  - role: [Eng]\n",
 			"policy.yaml:2:11: role must be a single value, not a list or a mapping"},
+		{"defaults: 5\n",
+			"policy.yaml:1:11: defaults must be a mapping of settings (key: value lines)"},
 		{"roles:\n  role: Eng\n",
 			"policy.yaml:2:7: roles must be a list, like [a, b] or one `- item` per line"},
 	}
