@@ -10,34 +10,39 @@ import (
 	"time"
 )
 
-// RunWorkers runs n job workers until ctx ends. Jobs in flight when ctx ends
-// get grace to finish; then their PostHog calls are cancelled and the jobs
-// are released, to be resumed at the next start or by another replica —
-// an interrupted job is never marked failed.
-func (s *Service) RunWorkers(ctx context.Context, n int, grace time.Duration) {
-	s.RunWorkersFor(ctx, n, grace, nil)
-}
+// postHogJobs and notifyJobs are the two queues workers serve apart, so a
+// notification never waits behind PostHog work.
+var (
+	postHogJobs = []JobKind{JobExecute, JobRevoke}
+	notifyJobs  = NotifyKinds
+)
 
-// RunWorkersFor is RunWorkers for workers that claim only jobs of kinds
-// (every kind when empty): NotifyKinds gives notifications workers of
-// their own, so they never wait behind PostHog calls.
-func (s *Service) RunWorkersFor(ctx context.Context, n int, grace time.Duration, kinds []JobKind) {
+// RunWorkers runs n workers for PostHog jobs (executions and revocations)
+// and max(2, n/2) for notifications until ctx ends. Jobs in flight when ctx
+// ends get grace to finish; then their calls are cancelled and the jobs are
+// released, to be resumed at the next start or by another replica — an
+// interrupted job is never marked failed.
+func (s *Service) RunWorkers(ctx context.Context, n int, grace time.Duration) {
 	jobCtx, cancelJobs := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelJobs()
 	stopTimer := context.AfterFunc(ctx, func() { time.AfterFunc(grace, cancelJobs) })
 	defer stopTimer()
 	var wg sync.WaitGroup
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s.workLoop(ctx, jobCtx, kinds)
-		}()
+	start := func(count int, kinds []JobKind, wake chan struct{}) {
+		for i := 0; i < count; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s.workLoop(ctx, jobCtx, kinds, wake)
+			}()
+		}
 	}
+	start(n, postHogJobs, s.wake)
+	start(max(2, n/2), notifyJobs, s.wakeNotify)
 	wg.Wait()
 }
 
-func (s *Service) workLoop(ctx, jobCtx context.Context, kinds []JobKind) {
+func (s *Service) workLoop(ctx, jobCtx context.Context, kinds []JobKind, wake chan struct{}) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -45,10 +50,10 @@ func (s *Service) workLoop(ctx, jobCtx context.Context, kinds []JobKind) {
 		case <-ctx.Done():
 			return
 		case <-timer.C:
-		case <-s.wake:
+		case <-wake:
 		}
 		for ctx.Err() == nil {
-			ran, err := s.RunJobOf(jobCtx, kinds)
+			ran, err := s.runJob(jobCtx, kinds)
 			if err != nil {
 				s.log.Error().Err(err).Msg("job worker")
 				break
@@ -61,14 +66,20 @@ func (s *Service) workLoop(ctx, jobCtx context.Context, kinds []JobKind) {
 	}
 }
 
-// RunJob claims one due job and carries it out. It reports whether there
-// was a job. Exported so tests and the demo can drive execution step by step.
+// RunJob claims one due job of any kind and carries it out. It reports
+// whether there was a job. Exported so tests and the demo can drive
+// execution step by step.
 func (s *Service) RunJob(ctx context.Context) (bool, error) {
-	return s.RunJobOf(ctx, nil)
+	return s.runJob(ctx, nil)
 }
 
-// RunJobOf is RunJob for a job of one of kinds (any kind when empty).
+// RunJobOf is RunJob for a job of one of kinds (any kind when empty), as
+// the notification workers claim them.
 func (s *Service) RunJobOf(ctx context.Context, kinds []JobKind) (bool, error) {
+	return s.runJob(ctx, kinds)
+}
+
+func (s *Service) runJob(ctx context.Context, kinds []JobKind) (bool, error) {
 	job, err := s.store.ClaimJob(ctx, kinds, s.Now(), s.cfg.JobLease)
 	if err != nil {
 		return false, fmt.Errorf("claim job: %w", err)
@@ -80,7 +91,7 @@ func (s *Service) RunJobOf(ctx context.Context, kinds []JobKind) (bool, error) {
 	defer cancel()
 	log := s.log.With().Int64("job_id", job.ID).Str("job_kind", string(job.Kind)).
 		Int64("request_id", job.RequestID).Int("attempt", job.Attempts).Logger()
-	ctx = log.WithContext(ctx)
+	ctx = WithPriority(log.WithContext(ctx), PriorityExecution)
 	switch job.Kind {
 	case JobExecute:
 		err = s.execute(ctx, job)
@@ -220,27 +231,59 @@ func (s *Service) execute(ctx context.Context, job *Job) error {
 	return nil
 }
 
-// applyMembership makes PostHog match the request, checking first so a
-// retried job does not write twice. already reports nothing needed changing.
+// applyMembership makes PostHog match the request in at most two calls,
+// whatever the size of the role, and idempotently, so a retried job does not
+// write twice. already reports that nothing needed changing.
+//
+// An addition creates the membership at once: PostHog's "already part of the
+// role" means done (the directory then looks the membership up). A removal
+// deletes the membership id the bot knows (from a grant of the person, or the
+// mirror); when it knows none, or PostHog no longer has that id, it looks the
+// person's membership up first.
 func (s *Service) applyMembership(ctx context.Context, r *Request, adding bool) (membershipID string, already bool, err error) {
-	members, err := s.dir.RoleMembers(ctx, r.RoleID)
-	if err != nil {
+	if adding {
+		return s.dir.AddRoleMember(ctx, r.RoleID, r.SubjectUUID)
+	}
+	if id, err := s.knownMembership(ctx, r); err != nil {
 		return "", false, err
-	}
-	for _, m := range members {
-		if m.UUID != r.SubjectUUID {
-			continue
+	} else if id != "" {
+		existed, err := s.dir.RemoveRoleMember(ctx, r.RoleID, id)
+		if err != nil || existed {
+			return id, false, err
 		}
-		if adding {
-			return m.MembershipID, true, nil
+		s.log.Info().Int64("request_id", r.ID).Str("membership_id", id).Msg("known membership id was gone; looking the member up")
+	}
+	m, ok, err := s.dir.FindRoleMember(ctx, r.RoleID, r.SubjectUUID)
+	if err != nil || !ok {
+		return "", err == nil, err
+	}
+	existed, err := s.dir.RemoveRoleMember(ctx, r.RoleID, m.MembershipID)
+	return m.MembershipID, !existed, err
+}
+
+// knownMembership is the membership id the bot knows for the subject of a
+// removal: the one a grant in force holds, else the mirror's ("" for none).
+func (s *Service) knownMembership(ctx context.Context, r *Request) (string, error) {
+	var id string
+	err := s.store.View(ctx, func(ctx context.Context, tx Tx) error {
+		grants, err := tx.FindRequests(ctx, RequestFilter{SubjectUUID: r.SubjectUUID, RoleID: r.RoleID, Kind: KindAdd,
+			States: []State{StateCompleted}, NewestFirst: true})
+		for _, g := range grants {
+			if g.MembershipID != "" {
+				id = g.MembershipID
+				return nil
+			}
 		}
-		return m.MembershipID, false, s.dir.RemoveRoleMember(ctx, r.RoleID, m.MembershipID)
+		return err
+	})
+	if err != nil || id != "" {
+		return id, err
 	}
-	if !adding {
-		return "", true, nil
+	m, member, _, err := s.mirrorMember(ctx, r.RoleID, r.SubjectUUID)
+	if err != nil || !member {
+		return "", err
 	}
-	id, err := s.dir.AddRoleMember(ctx, r.RoleID, r.SubjectUUID)
-	return id, false, err
+	return m.MembershipID, nil
 }
 
 // executionFailed retries a temporary failure later, or fails the request

@@ -138,12 +138,10 @@ func newWorld(requesters int, extraRoles []string) (*world, error) {
 	w.bot.Routes(r)
 	w.http = httptest.NewServer(r)
 	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{}, 2)
+	done := make(chan struct{}, 1)
 	go func() { w.svc.RunWorkers(runCtx, 4, time.Second); done <- struct{}{} }()
-	go func() { w.svc.RunWorkersFor(runCtx, 4, time.Second, workflow.NotifyKinds); done <- struct{}{} }()
 	w.stop = func() {
 		cancel()
-		<-done
 		<-done
 		w.http.Close()
 		w.db.Close()

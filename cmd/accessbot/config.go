@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"reflect"
 	"strings"
 	"time"
@@ -35,7 +34,8 @@ type config struct {
 	LogFormat          string   `env:"ACCESSBOT_LOG_FORMAT" envDefault:"json"`
 
 	// Tuning beyond the contract; the defaults suit most installations.
-	PostHogRateLimit  float64       `env:"POSTHOG_RATE_LIMIT" envDefault:"1"` // requests per second
+	PostHogPerMinute  int           `env:"POSTHOG_REQUESTS_PER_MINUTE" envDefault:"450"` // PostHog allows 480 per key
+	PostHogPerHour    int           `env:"POSTHOG_REQUESTS_PER_HOUR" envDefault:"4500"`  // PostHog allows 4800 per key
 	Workers           int           `env:"ACCESSBOT_WORKERS" envDefault:"4"`
 	ShutdownTimeout   time.Duration `env:"ACCESSBOT_SHUTDOWN_TIMEOUT" envDefault:"25s"`
 	SchedulerInterval time.Duration `env:"ACCESSBOT_SCHEDULER_INTERVAL" envDefault:"30s"`
@@ -59,7 +59,7 @@ func loadConfig(environ []string) (config, error) {
 		var pe env.ParseError
 		if errors.As(err, &pe) {
 			if f, ok := reflect.TypeOf(c).FieldByName(pe.Name); ok {
-				return c, fmt.Errorf("%s %q is not a valid %s", f.Tag.Get("env"), m[f.Tag.Get("env")], pe.Type)
+				return c, fmt.Errorf("%s %q is not %s", f.Tag.Get("env"), m[f.Tag.Get("env")], kindOf(f.Type))
 			}
 		}
 		return c, fmt.Errorf("configuration: %w", err)
@@ -67,7 +67,21 @@ func loadConfig(environ []string) (config, error) {
 	for i, a := range c.Admins {
 		c.Admins[i] = strings.TrimSpace(a)
 	}
-	return c, nil
+	return c, c.validate()
+}
+
+// kindOf says in words what a setting of type t looks like.
+func kindOf(t reflect.Type) string {
+	switch {
+	case t == reflect.TypeOf(time.Duration(0)):
+		return "a duration such as 30s, 5m or 1h"
+	case t.Kind() == reflect.Int:
+		return "a whole number"
+	case t.Kind() == reflect.Float64:
+		return "a number"
+	default:
+		return "valid for " + t.String()
+	}
 }
 
 // validateServe checks what `serve` needs, naming the first missing or
@@ -84,13 +98,6 @@ func (c config) validateServe() error {
 		return errors.New("POSTHOG_PERSONAL_API_KEY is required (a personal API key of a PostHog organization admin)")
 	case c.PostHogOrgID == "":
 		return errors.New("POSTHOG_ORGANIZATION_ID is required (the organization id, or @current)")
-	case c.Workers < 1:
-		return fmt.Errorf("ACCESSBOT_WORKERS must be at least 1, got %d", c.Workers)
-	}
-	for name, raw := range map[string]string{"SLACK_API_URL": c.SlackAPIURL, "POSTHOG_HOST": c.PostHogHost} {
-		if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("%s must be an http(s) URL, got %q", name, raw)
-		}
 	}
 	return nil
 }

@@ -17,10 +17,6 @@ import (
 	"github.com/accessbot/accessbot/bot"
 )
 
-// notifyWorkers is how many workers deliver notifications only, besides
-// the general workers: Slack messages never wait behind PostHog calls.
-const notifyWorkers = 4
-
 // checkSlack calls auth.test with the bot token at start: a token Slack
 // refuses stops serve in one line naming SLACK_BOT_TOKEN, and scopes the
 // app needs (manifest.yaml) but the token lacks are named. A Slack that
