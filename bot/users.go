@@ -42,7 +42,8 @@ func NewUsers(client *slack.Client, ttl time.Duration) *Users {
 
 // Email returns the Slack user's email. ENOTFOUND when Slack has none (no
 // such user, a bot, or the app lacks users:read.email); *TemporaryError
-// when Slack rate-limits or cannot be reached.
+// when Slack rate-limits (past what ctx leaves time to wait for) or cannot
+// be reached.
 func (u *Users) Email(ctx context.Context, slackUserID string) (string, error) {
 	u.mu.Lock()
 	c, ok := u.cache[slackUserID]
@@ -65,7 +66,21 @@ func (u *Users) Email(ctx context.Context, slackUserID string) (string, error) {
 	if ok && age < staleEmailAge {
 		return c.email, nil
 	}
-	return u.lookup(ctx, slackUserID)
+	email, err := u.lookup(ctx, slackUserID)
+	var temp *workflow.TemporaryError
+	if errors.As(err, &temp) && temp.RetryAfter > 0 {
+		// Rate limited: when Slack's Retry-After still fits in the
+		// caller's time, wait it out once rather than fail a person's
+		// submission.
+		if d, has := ctx.Deadline(); !has || time.Until(d) > temp.RetryAfter+500*time.Millisecond {
+			select {
+			case <-time.After(temp.RetryAfter):
+				return u.lookup(ctx, slackUserID)
+			case <-ctx.Done():
+			}
+		}
+	}
+	return email, err
 }
 
 // staleEmailAge is how long a cached email is still used (while a fresh one
