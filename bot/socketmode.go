@@ -27,6 +27,9 @@ const (
 	// socketOverlap bounds how long an old connection Slack asked us to
 	// leave keeps serving while the new one opens.
 	socketOverlap = 30 * time.Second
+	// socketFlapping: a connection that ends sooner than this counts as a
+	// failed attempt, so a flapping socket backs off.
+	socketFlapping = 10 * time.Second
 )
 
 // envelope is one Socket Mode frame from Slack.
@@ -96,7 +99,7 @@ func (b *Bot) RunSocketMode(ctx context.Context, appToken string) error {
 		} else {
 			b.log.Info().Msg("socket mode: connected")
 		}
-		failures, lastErr = 0, ""
+		lastErr = ""
 		if old != nil {
 			old.close() // the new connection is up: now leave the old one
 			old = nil
@@ -106,12 +109,24 @@ func (b *Bot) RunSocketMode(ctx context.Context, appToken string) error {
 			defer conns.Done()
 			c.serve(ctx)
 		}()
+		connectedAt := time.Now()
 		select {
 		case <-ctx.Done():
 			c.close()
 		case <-c.done:
 			b.log.Warn().Msg("socket mode: connection lost; reconnecting")
+			if time.Since(connectedAt) < socketFlapping {
+				// Dropped right after opening: back off as after a failure.
+				failures++
+				select {
+				case <-ctx.Done():
+				case <-time.After(backoff(failures)):
+				}
+			} else {
+				failures = 0
+			}
 		case <-c.leave:
+			failures = 0
 			b.log.Info().Str("reason", c.reason()).Msg("socket mode: Slack asked for a reconnect; opening the new connection first")
 			old = c
 			time.AfterFunc(socketOverlap, c.close)
