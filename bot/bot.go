@@ -119,6 +119,10 @@ type Config struct {
 	MaxBodyBytes int64
 	// HTTPClient posts to Slack's response_url; nil: a client with a 10s timeout.
 	HTTPClient *http.Client
+	// Users, when set, is warmed with the email of each owner who is sent
+	// an approver message, so their decision's audit entry has it without
+	// waiting on users.info in the click's ack.
+	Users *Users
 	// Unpaced turns off pacing notification calls to Slack's tiers (for a
 	// fake Slack without limits); Retry-After is still honoured.
 	Unpaced bool
@@ -151,6 +155,7 @@ type Bot struct {
 	pace       *pacer       // spaces Web API calls to Slack's tiers
 	copyLocks  keyedMutex   // one copy update per request at a time
 	dropped    func(reason string)
+	users      *Users
 }
 
 // New checks cfg and returns a Bot.
@@ -172,6 +177,7 @@ func New(cfg Config) (*Bot, error) {
 		dms:       map[string]string{},
 		pace:      newPacer(!cfg.Unpaced),
 		dropped:   cfg.Dropped,
+		users:     cfg.Users,
 	}
 	if b.work <= 0 {
 		b.work = DefaultWorkTimeout

@@ -134,13 +134,14 @@ func newHarness(t testing.TB, opts ...harnessOption) *harness {
 		t.Fatal(err)
 	}
 	h.api = slack.New("xoxb-test", slack.OptionAPIURL(h.slack.URL()+"/api/"))
+	users := bot.NewUsers(h.api, time.Minute)
 	wcfg := workflow.Config{
-		Store: h.db, Directory: posthogdir.New(phc), Users: bot.NewUsers(h.api, time.Minute),
+		Store: h.db, Directory: posthogdir.New(phc), Users: users,
 		Policy: pol, Admins: []string{admin}, Logger: log,
 		RetryBase: time.Millisecond, RetryMax: time.Millisecond,
 	}
 	bcfg := bot.Config{Slack: h.api, SigningSecret: secret, ApprovalsChannel: channel, Logger: log,
-		Observe: h.events.add, WorkTimeout: 20 * time.Second, Unpaced: true}
+		Observe: h.events.add, WorkTimeout: 20 * time.Second, Unpaced: true, Users: users}
 	for _, o := range opts {
 		o(&wcfg, &bcfg)
 	}

@@ -421,8 +421,14 @@ func TestSlowUsersInfoDoesNotHoldTheAck(t *testing.T) {
 	if res.status != http.StatusOK || took > 1500*time.Millisecond {
 		t.Fatalf("ack %d after %v", res.status, took)
 	}
-	if got := h.get(r.ID); got.State == workflow.StatePending {
+	got := h.get(r.ID)
+	if got.State == workflow.StatePending {
 		t.Fatal("approval not stored at the ack")
+	}
+	// Bob's email was looked up when his approver message was sent, so the
+	// audit entry has it anyway.
+	if len(got.Approvals) != 1 || got.Approvals[0].ApproverEmail != "bob@example.com" {
+		t.Errorf("approvals %+v", got.Approvals)
 	}
 	h.slack.SetLatency("users.info", 0)
 	h.settle()

@@ -170,6 +170,7 @@ func (b *Bot) notifyCreated(ctx context.Context, r *workflow.Request, owners []s
 	}
 	msg := views.ApproverMessage(r, views.ApproverOptions{})
 	for _, owner := range deciders(r, owners) {
+		b.warmEmail(owner)
 		ch, err := b.dmChannelPaced(ctx, owner)
 		if err != nil {
 			if temp = b.dropPermanent(err, "open DM", owner, r.ID); temp != nil {
@@ -300,4 +301,17 @@ func slackErrorCode(err error) string {
 		return se.Err
 	}
 	return "other"
+}
+
+// warmEmail looks up an owner's email ahead of their decision (see
+// Config.Users); an answer already cached costs nothing.
+func (b *Bot) warmEmail(user string) {
+	if b.users == nil {
+		return
+	}
+	b.spawn("warm email", func(ctx context.Context) {
+		if _, err := b.users.Email(ctx, user); err != nil {
+			b.log.Debug().Err(err).Str("slack_user", user).Msg("email of an owner not cached ahead")
+		}
+	})
 }

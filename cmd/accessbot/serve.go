@@ -133,10 +133,11 @@ func newApp(ctx context.Context, cfg config, log zerolog.Logger) (*app, error) {
 	api := slack.New(cfg.SlackBotToken, slack.OptionAPIURL(cfg.SlackAPIURL), slack.OptionAppLevelToken(cfg.SlackAppToken))
 	var b *bot.Bot
 	sm := newSlackMetrics(m.registry, func() bool { return b != nil && b.Ready(ctx) == nil })
+	users := bot.NewUsers(api, 10*time.Minute)
 	svc, err := workflow.NewService(workflow.Config{
 		Store:      db,
 		Directory:  dir,
-		Users:      bot.NewUsers(api, 10*time.Minute),
+		Users:      users,
 		Policy:     policy,
 		Admins:     cfg.Admins,
 		Logger:     log.With().Str("component", "workflow").Logger(),
@@ -154,6 +155,7 @@ func newApp(ctx context.Context, cfg config, log zerolog.Logger) (*app, error) {
 		Observe:          m.observeSlack,
 		Dropped:          func(reason string) { sm.dropped.WithLabelValues(reason).Inc() },
 		Unpaced:          cfg.slackUnpaced,
+		Users:            users,
 	})
 	if err != nil {
 		return nil, err
