@@ -154,6 +154,7 @@ type Bot struct {
 	replays    replayCache  // signed HTTP bodies seen in the last five minutes
 	pace       *pacer       // spaces Web API calls to Slack's tiers
 	copyLocks  keyedMutex   // one copy update per request at a time
+	sent       sentSet      // DMs delivered, so a retried delivery skips them
 	dropped    func(reason string)
 	users      *Users
 }

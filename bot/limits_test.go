@@ -433,3 +433,31 @@ func TestSlowUsersInfoDoesNotHoldTheAck(t *testing.T) {
 	h.slack.SetLatency("users.info", 0)
 	h.settle()
 }
+
+// TestRetriedOwnerDMsReachEachOwnerOnce: when one owner's DM is rate
+// limited, the others still get theirs at once, and the retry DMs only
+// the one who missed it.
+func TestRetriedOwnerDMsReachEachOwnerOnce(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	drift := &workflow.Drift{RoleID: h.roles["Engineering"].ID, RoleName: "Engineering", Added: []workflow.Member{{Email: "eve@example.com"}}}
+	ev := workflow.Event{Type: workflow.EventDrift, Owners: []string{bob, carol}, Drift: drift}
+	h.slack.RateLimitNext("chat.postMessage", 1, 0) // bob's
+	if err := h.bot.Notify(ctx, ev); !workflow.IsTemporary(err) {
+		t.Fatalf("first attempt: %v", err)
+	}
+	if err := h.bot.Notify(ctx, ev); err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	for _, o := range []string{bob, carol} {
+		n := 0
+		for _, m := range h.slack.Messages(slacktest.DMChannel(o)) {
+			if strings.Contains(string(m.Blocks), "eve@example.com") {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("%s got the drift report %d times", o, n)
+		}
+	}
+}

@@ -2,8 +2,12 @@ package bot
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -31,7 +35,9 @@ func (b *Bot) Notify(ctx context.Context, e workflow.Event) error {
 		if e.Drift == nil {
 			return nil
 		}
-		return b.toOwners(ctx, e.Owners, views.Drift(e.Drift), "drift")
+		js, _ := json.Marshal(e.Drift)
+		sum := sha256.Sum256(js)
+		return b.toOwners(ctx, "drift/"+hex.EncodeToString(sum[:12]), e.Owners, views.Drift(e.Drift), "drift")
 	}
 	r := e.Request
 	if r == nil {
@@ -43,7 +49,9 @@ func (b *Bot) Notify(ctx context.Context, e workflow.Event) error {
 		if !ok {
 			return nil
 		}
-		return b.dropPermanent(b.dmNotify(ctx, r.RequesterID, m), "DM requester", r.RequesterID, r.ID)
+		return b.once(fmt.Sprintf("%s/%d/%s", e.Type, r.ID, r.RequesterID), func() error {
+			return b.dropPermanent(b.dmNotify(ctx, r.RequesterID, m), "DM requester", r.RequesterID, r.ID)
+		})
 	}
 	switch e.Type {
 	case workflow.EventCreated:
@@ -56,19 +64,21 @@ func (b *Bot) Notify(ctx context.Context, e workflow.Event) error {
 		if !r.Active() || r.RevokeQueued {
 			return nil // ended meanwhile
 		}
-		return b.dropPermanent(b.dmNotify(ctx, r.SubjectID, views.ExpiryWarning(r, time.Now())), "DM expiry warning", r.SubjectID, r.ID)
+		return b.once(fmt.Sprintf("%s/%d/%d/%s", e.Type, r.ID, r.Version, r.SubjectID), func() error {
+			return b.dropPermanent(b.dmNotify(ctx, r.SubjectID, views.ExpiryWarning(r, time.Now())), "DM expiry warning", r.SubjectID, r.ID)
+		})
 	case workflow.EventRevocationOverdue:
 		if !r.Overdue() {
 			return nil // PostHog took it meanwhile
 		}
-		return b.toOwners(ctx, e.Owners, views.RevocationOverdue(r), "revocation overdue")
+		return b.toOwners(ctx, fmt.Sprintf("%s/%d/%d", e.Type, r.ID, r.Version), e.Owners, views.RevocationOverdue(r), "revocation overdue")
 	case workflow.EventApproved, workflow.EventDenied, workflow.EventCancelled, workflow.EventExpired,
 		workflow.EventCompleted, workflow.EventRevoked, workflow.EventFailed, workflow.EventExtended:
 		if err := b.syncCopies(ctx, r, e.Owners); err != nil {
 			return err
 		}
 		if e.Type == workflow.EventFailed && r.Kind != workflow.KindExtend {
-			return b.toOwners(ctx, deciders(r, e.Owners), views.OwnersFailure(r), "failure")
+			return b.toOwners(ctx, fmt.Sprintf("%s/%d", e.Type, r.ID), deciders(r, e.Owners), views.OwnersFailure(r), "failure")
 		}
 		return nil
 	}
@@ -264,6 +274,10 @@ func (b *Bot) remind(ctx context.Context, r *workflow.Request, owners []string) 
 	}
 	msg := views.ApproverMessage(r, views.ApproverOptions{Reminder: true})
 	for _, owner := range deciders(r, owners) {
+		key := fmt.Sprintf("reminder/%d/%d/%s", r.ID, r.Version, owner)
+		if b.sent.has(key) {
+			continue // reminded by an earlier attempt of this delivery
+		}
 		ch, ts, err := b.postNotify(ctx, owner, msg)
 		if err != nil {
 			if err := b.dropPermanent(err, "DM reminder", owner, r.ID); err != nil {
@@ -271,6 +285,7 @@ func (b *Bot) remind(ctx context.Context, r *workflow.Request, owners []string) 
 			}
 			continue
 		}
+		b.sent.mark(key)
 		if err := b.wf.RecordMessage(ctx, workflow.MessageRef{RequestID: r.ID, Channel: ch, TS: ts, Shown: shown(msg)}); err != nil {
 			return &workflow.TemporaryError{Err: fmt.Errorf("record reminder of request %d: %w", r.ID, err)}
 		}
@@ -283,13 +298,30 @@ func (b *Bot) remind(ctx context.Context, r *workflow.Request, owners []string) 
 	return nil
 }
 
-// toOwners DMs m to each owner.
-func (b *Bot) toOwners(ctx context.Context, owners []string, m views.Message, what string) error {
+// toOwners DMs m to each owner. key names the notification: an owner
+// who got it in an earlier attempt of the same delivery is skipped, and a
+// temporary failure for one owner does not keep the others waiting.
+func (b *Bot) toOwners(ctx context.Context, key string, owners []string, m views.Message, what string) error {
+	var first error
 	for _, o := range owners {
-		if err := b.dropPermanent(b.dmNotify(ctx, o, m), "DM "+what, o, 0); err != nil {
-			return err
+		err := b.once(key+"/"+o, func() error { return b.dropPermanent(b.dmNotify(ctx, o, m), "DM "+what, o, 0) })
+		if err != nil && first == nil {
+			first = err
 		}
 	}
+	return first
+}
+
+// once runs send unless a send under key succeeded before (in this
+// process, within sentMemory), and remembers a success.
+func (b *Bot) once(key string, send func() error) error {
+	if b.sent.has(key) {
+		return nil
+	}
+	if err := send(); err != nil {
+		return err
+	}
+	b.sent.mark(key)
 	return nil
 }
 
@@ -314,4 +346,41 @@ func (b *Bot) warmEmail(user string) {
 			b.log.Debug().Err(err).Str("slack_user", user).Msg("email of an owner not cached ahead")
 		}
 	})
+}
+
+// sentMemory is how long a delivered DM is remembered, so a retried
+// delivery (the job comes back after a rate limit) does not DM anyone
+// twice: longer than a notification is retried.
+const sentMemory = workflow.NotifyRetryWindow + time.Hour
+
+// sentSet remembers delivered DMs by key for sentMemory.
+type sentSet struct {
+	mu     sync.Mutex
+	at     map[string]time.Time
+	pruned time.Time
+}
+
+func (s *sentSet) has(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	at, ok := s.at[key]
+	return ok && time.Since(at) < sentMemory
+}
+
+func (s *sentSet) mark(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	if s.at == nil {
+		s.at = map[string]time.Time{}
+	}
+	if now.Sub(s.pruned) > time.Hour {
+		for k, t := range s.at {
+			if now.Sub(t) >= sentMemory {
+				delete(s.at, k)
+			}
+		}
+		s.pruned = now
+	}
+	s.at[key] = now
 }
