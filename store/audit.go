@@ -138,6 +138,10 @@ func (db *DB) AuditEntries(ctx context.Context, f workflow.AuditFilter, fn func(
 	if !f.Until.IsZero() {
 		q = q.Where("l.at < ?", newTime(f.Until))
 	}
+	if f.ActionPrefix != "" {
+		// substr, not LIKE: "_" in a prefix such as "review_" is literal.
+		q = q.Where("substr(l.action, 1, ?) = ?", len(f.ActionPrefix), f.ActionPrefix)
+	}
 	rows, err := q.Order("l.seq").Rows(ctx)
 	if err != nil {
 		return wrap("read audit log", err)

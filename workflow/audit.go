@@ -136,4 +136,7 @@ func CanonicalDetails(details map[string]any) string {
 type AuditFilter struct {
 	Since time.Time // entries at or after
 	Until time.Time // entries before
+	// ActionPrefix keeps the entries whose action starts with it
+	// ("review_" gives every review decision).
+	ActionPrefix string
 }

@@ -34,6 +34,11 @@ type Event struct {
 	// revocation, the owners and the admins.
 	Owners []string
 	Drift  *Drift
+	// Review events (review.go): the review, an access review's members,
+	// and the positions of the members just answered (empty: all).
+	Review      *Review
+	ReviewItems []ReviewItem
+	Changed     []int
 }
 
 // Drift is a difference between PostHog's memberships of a role and what the

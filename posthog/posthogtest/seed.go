@@ -59,6 +59,13 @@ func (s *Server) SetLastLogin(userUUID string, t time.Time) {
 	s.mustUser(userUUID).lastLogin = &t
 }
 
+// SetTwoFactor sets a user's is_2fa_enabled as the members list shows it.
+func (s *Server) SetTwoFactor(userUUID string, enabled bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mustUser(userUUID).twoFactor = enabled
+}
+
 // AddAPIKey creates another personal API key, owned by a new user who is a member of the
 // organization at level, with the given scopes (DefaultScopes when none are given), and
 // returns it.

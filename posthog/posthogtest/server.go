@@ -164,6 +164,7 @@ type user struct {
 	email      string
 	active     bool
 	lastLogin  *time.Time
+	twoFactor  bool
 }
 
 type org struct {

@@ -146,6 +146,8 @@ func (s *Server) nestedMemberJSON(m *member) wireNestedMember {
 		Level:     m.level,
 		JoinedAt:  ts(m.joinedAt),
 		UpdatedAt: ts(m.updatedAt),
+		// Like PostHog, a user's 2FA shows on each of their memberships.
+		Is2FAEnabled: s.users[m.userUUID].twoFactor,
 	}
 }
 
