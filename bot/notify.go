@@ -17,6 +17,9 @@ import (
 // DM anybody twice: approver copies already stored for the request are
 // skipped, and copies are updated before anybody is DMed.
 func (b *Bot) Notify(ctx context.Context, e workflow.Event) error {
+	if e.Review != nil {
+		return b.notifyReview(ctx, e)
+	}
 	if e.Type == workflow.EventDrift {
 		if e.Drift == nil {
 			return nil
@@ -54,10 +57,14 @@ func (b *Bot) Notify(ctx context.Context, e workflow.Event) error {
 			return err
 		}
 		var errs []error
-		if m, ok := views.RequesterUpdate(e.Type, r); ok {
+		if m, ok := views.RequesterUpdate(e.Type, r); ok && r.RequesterID != workflow.SystemActor {
 			if _, _, err := b.dm(ctx, r.RequesterID, m); err != nil {
 				errs = append(errs, b.sendFailed(err, "DM requester", r.RequesterID, r.ID))
 			}
+		}
+		// Someone removed by another person (an owner, a review) is told why.
+		if e.Type == workflow.EventCompleted && r.Kind == workflow.KindRemove && r.SubjectID != r.RequesterID {
+			errs = append(errs, b.tellRemoved(ctx, r))
 		}
 		if e.Type == workflow.EventFailed && r.Kind != workflow.KindExtend {
 			errs = append(errs, b.toOwners(ctx, deciders(r, e.Owners), views.OwnersFailure(r), "failure"))
