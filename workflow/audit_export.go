@@ -129,6 +129,9 @@ func (s *Service) ExportAudit(ctx context.Context, actor, via string, f AuditFil
 	if !f.Until.IsZero() {
 		details["until"] = f.Until.UTC().Format(time.RFC3339)
 	}
+	if f.ActionPrefix != "" {
+		details["action"] = f.ActionPrefix
+	}
 	actorEmail := ""
 	if actor != SystemActor && via == "slack" {
 		actorEmail = s.optionalEmail(ctx, actor)

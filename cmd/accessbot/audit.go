@@ -28,7 +28,7 @@ func runAudit(ctx context.Context, c *cli, args []string) int {
 }
 
 func auditUsage(w io.Writer) {
-	fmt.Fprintln(w, "Usage: accessbot audit export --format csv|jsonl [--since T] [--until T] [--out FILE]")
+	fmt.Fprintln(w, "Usage: accessbot audit export --format csv|jsonl [--since T] [--until T] [--action PREFIX] [--out FILE]")
 	fmt.Fprintln(w, "       accessbot audit verify")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "export streams the audit log of DATABASE_URL; verify walks its hash chain and")
@@ -36,12 +36,13 @@ func auditUsage(w io.Writer) {
 }
 
 func runAuditExport(ctx context.Context, c *cli, args []string) int {
-	fs := newFlags(c, "audit export", "audit export --format csv|jsonl [--since T] [--until T] [--out FILE]",
+	fs := newFlags(c, "audit export", "audit export --format csv|jsonl [--since T] [--until T] [--action PREFIX] [--out FILE]",
 		"Streams the audit log (constant memory) as CSV or JSON Lines. T is RFC 3339, e.g. 2026-01-31T00:00:00Z;\n"+
-			"--since is inclusive, --until exclusive.")
+			"--since is inclusive, --until exclusive. --action review_ keeps the access-review entries.")
 	format := fs.String("format", "csv", "csv or jsonl")
 	since := fs.String("since", "", "only entries at or after this time (RFC 3339)")
 	until := fs.String("until", "", "only entries before this time (RFC 3339)")
+	action := fs.String("action", "", "only entries whose action starts with PREFIX (review_, break_glass_)")
 	out := fs.String("out", "", "write to this file instead of stdout")
 	if code, ok := parseFlags(c, fs, args); !ok {
 		return code
@@ -50,6 +51,7 @@ func runAuditExport(ctx context.Context, c *cli, args []string) int {
 	if err != nil {
 		return fail(c, "audit export", err)
 	}
+	filter.ActionPrefix = *action
 	if _, err := workflow.ParseExportFormat(*format); err != nil {
 		return fail(c, "audit export", err)
 	}

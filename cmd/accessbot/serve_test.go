@@ -290,6 +290,10 @@ func TestServeEndToEnd(t *testing.T) {
 	if code != 200 || !strings.HasPrefix(csvBody, "seq,time,actor") {
 		t.Fatalf("csv export: %d %s", code, csvBody)
 	}
+	if code, body := p.get("/audit/export?format=jsonl&action=membership_", e2eToken); code != 200 ||
+		!strings.Contains(body, `"action":"membership_added"`) || strings.Contains(body, `"action":"request_created"`) {
+		t.Fatalf("export filtered by action: %d %s", code, body)
+	}
 	if code, _ := p.get("/audit/export?format=xml", e2eToken); code != 400 {
 		t.Fatalf("bad format: %d", code)
 	}
@@ -327,6 +331,10 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 	if b, err := os.ReadFile(outFile); err != nil || !strings.Contains(string(b), "membership_added") {
 		t.Fatalf("exported file: %v\n%s", err, b)
+	}
+	code, out, errOut = runCLI(t, env, "audit", "export", "--format", "jsonl", "--action", "request_")
+	if code != 0 || !strings.Contains(out, `"action":"request_created"`) || strings.Contains(out, "membership_added") {
+		t.Fatalf("audit export --action request_: %d %s %s", code, out, errOut)
 	}
 }
 

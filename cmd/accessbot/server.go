@@ -72,6 +72,7 @@ func auditExportHandler(svc *workflow.Service, token string, log zerolog.Logger)
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
+		filter.ActionPrefix = q.Get("action") // "review_": the access-review evidence
 		name := "accessbot-audit-" + time.Now().UTC().Format("20060102T150405Z")
 		if format == workflow.FormatCSV {
 			w.Header().Set("Content-Type", "text/csv; charset=utf-8")
