@@ -319,7 +319,7 @@ func (v *Reviews) start(ctx context.Context, role Role, actor, trigger string) (
 		}
 		out = rev
 		if len(items) == 0 {
-			return v.closeTx(ctx, tx, rev, items, actor)
+			return v.closeTx(ctx, tx, rev, items, actor, actorEmail)
 		}
 		return s.enqueueNotify(ctx, tx, 0, notifyPayload{Type: EventReviewStarted, Actor: actor, Review: rev.ID})
 	})
@@ -464,7 +464,7 @@ func (v *Reviews) answer(ctx context.Context, id int64, actor string, pick func(
 		}
 		n = len(changed)
 		if !slices.ContainsFunc(items, func(it ReviewItem) bool { return it.Decision == "" }) {
-			return v.closeTx(ctx, tx, rev, items, actor)
+			return v.closeTx(ctx, tx, rev, items, actor, actorEmail)
 		}
 		if n == 0 {
 			return nil
@@ -584,7 +584,7 @@ func (v *Reviews) slackIDTx(ctx context.Context, tx Tx, userUUID, email string) 
 
 // closeTx handles the unanswered members by the review's rule and closes
 // it with its summary (rule 5).
-func (v *Reviews) closeTx(ctx context.Context, tx Tx, rev *Review, items []ReviewItem, actor string) error {
+func (v *Reviews) closeTx(ctx context.Context, tx Tx, rev *Review, items []ReviewItem, actor, actorEmail string) error {
 	s := v.s
 	unanswered := 0
 	for i := range items {
@@ -609,7 +609,7 @@ func (v *Reviews) closeTx(ctx context.Context, tx Tx, rev *Review, items []Revie
 	if err := tx.UpdateReview(ctx, rev); err != nil {
 		return stale(err)
 	}
-	if err := s.audit(ctx, tx, AuditEntry{ActorID: actor, Action: ActionReviewClosed, RoleID: rev.RoleID, RoleName: rev.RoleName},
+	if err := s.audit(ctx, tx, AuditEntry{ActorID: actor, ActorEmail: actorEmail, Action: ActionReviewClosed, RoleID: rev.RoleID, RoleName: rev.RoleName},
 		map[string]any{reviewAuditReviewKey: rev.ID, "members": len(items), "kept": kept, "removed": removed,
 			"unanswered": unanswered, "unanswered_handled_as": string(rev.Unanswered)}); err != nil {
 		return err
@@ -676,7 +676,7 @@ func (v *Reviews) tick(ctx context.Context, now time.Time) error {
 			if err != nil {
 				return err
 			}
-			return v.closeTx(ctx, tx, rev, items, SystemActor)
+			return v.closeTx(ctx, tx, rev, items, SystemActor, "")
 		}},
 		{ReviewFilter{Kind: ReviewAccess, RemindBefore: now, Limit: schedulerBatch}, func(ctx context.Context, tx Tx, rev *Review) error {
 			rev.RemindAt = time.Time{}

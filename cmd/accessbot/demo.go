@@ -50,6 +50,8 @@ roles:
     owners: [U0BOB0001]
     max_duration: 6s       # so the demo sees a grant end without waiting an hour
     expiry_warning: [4s]   # and its holder warned before it does
+    break_glass: true      # /access breakglass: at once, owners alerted
+    break_glass_max_duration: 1h
 `
 
 func runDemo(ctx context.Context, c *cli, args []string) int {
@@ -117,6 +119,7 @@ func startDemo(ctx context.Context, c *cli, keep string, verbose bool) (*demo, e
 	for _, name := range []string{"Engineering", "Finance", "Incident Response", "Viewer"} {
 		d.roles[name] = d.ph.AddRole(name).ID
 	}
+	d.seedReview()
 
 	var err error
 	d.dir, d.keepDir = keep, keep != ""
@@ -344,7 +347,12 @@ func (d *demo) play(ctx context.Context) error {
 		return err
 	}
 
-	// 6. The audit log, exported over HTTP, and its verification.
+	// 6 and 7. An access review and a break-glass use (demo_review.go).
+	if err := d.playReviews(); err != nil {
+		return err
+	}
+
+	// 8. The audit log, exported over HTTP, and its verification.
 	d.say("an admin exports the audit log over HTTP (GET /audit/export, bearer token)")
 	body, err := d.get("/audit/export?format=jsonl")
 	if err != nil {
