@@ -349,3 +349,48 @@ func newServer(t testing.TB, handler http.Handler) *httptest.Server {
 	t.Cleanup(srv.Close)
 	return srv
 }
+
+// A large role's review comes as several messages per owner; an answer
+// updates only the page that shows the member, on every owner's copy.
+func TestLargeAccessReviewIsPagedThroughSlack(t *testing.T) {
+	h := newHarness(t, withReviewPolicy)
+	fin := h.roles["Finance"].ID
+	for i := 0; i < views.ReviewPageSize+3; i++ {
+		u := h.ph.AddUser(fmt.Sprintf("analyst%02d@example.com", i), fmt.Sprintf("Analyst %02d", i), "")
+		h.ph.AddMembership(fin, u.UUID)
+	}
+	h.command(bob, "review Finance")
+	h.settle()
+	pages := func(user string) []slacktest.Message {
+		var out []slacktest.Message
+		for _, m := range h.slack.Messages(slacktest.DMChannel(user)) {
+			if strings.Contains(string(m.Blocks), "Access review #1: Finance (") {
+				out = append(out, m)
+			}
+		}
+		return out
+	}
+	for _, who := range []string{bob, carol} {
+		if got := pages(who); len(got) != 2 || !strings.Contains(string(got[1].Blocks), "Access review #1: Finance (2/2)") {
+			t.Fatalf("%s got %d review messages", who, len(got))
+		}
+	}
+	last := h.ph.Memberships(fin)[views.ReviewPageSize+2]
+	h.clickValue(carol, pages(carol)[1], views.ActionReviewKeep, "1:"+last.ID)
+	h.settle()
+	for _, who := range []string{bob, carol} {
+		p := pages(who)
+		if p[0].Updates != 0 || p[1].Updates != 1 || !strings.Contains(string(p[1].Blocks), "*Kept* by \u003c@U0CAROL\u003e") {
+			t.Errorf("%s's pages after an answer on page 2: updates %d, %d", who, p[0].Updates, p[1].Updates)
+		}
+	}
+	h.click(bob, pages(bob)[0], views.ActionReviewKeepRest)
+	h.settle()
+	for _, who := range []string{bob, carol} {
+		for i, p := range pages(who) {
+			if !strings.Contains(string(p.Blocks), ":lock: Closed") || strings.Contains(string(p.Blocks), views.ActionReviewKeep) {
+				t.Errorf("%s's page %d after Keep all remaining: %s", who, i+1, p.Blocks)
+			}
+		}
+	}
+}
