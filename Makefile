@@ -6,7 +6,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 IMAGE     ?= accessbot:$(VERSION)
 STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(shell $(GO) env GOPATH)/bin/staticcheck)
 
-.PHONY: all build test test-short lint fmt vet staticcheck run demo bench fuzz docker-build docker-run docker-lint clean
+.PHONY: all build test test-short lint fmt vet staticcheck run demo bench bench-posthog fuzz docker-build docker-run docker-lint clean
 
 all: lint test build
 
@@ -42,6 +42,10 @@ demo:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# accessbot against a fake PostHog at PostHog's real limits (issue 9's targets).
+bench-posthog:
+	$(GO) run ./bench/posthog
 
 # Short fuzzing runs of every fuzz target (seed corpora run in `make test`).
 fuzz:

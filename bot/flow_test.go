@@ -135,6 +135,9 @@ func TestUnknownRoleIsAnErrorOnTheRoleBlock(t *testing.T) {
 func TestSubmissionErrorsLandOnTheirBlocks(t *testing.T) {
 	h := newHarness(t)
 	h.ph.AddMembership(h.roles["Viewer"].ID, h.uuids[alice])
+	if err := h.svc.Reconcile(context.Background()); err != nil { // the membership mirror
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name   string
 		values map[string]string

@@ -31,7 +31,6 @@ import (
 	"github.com/cenkalti/backoff/v5"
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
-	"golang.org/x/time/rate"
 )
 
 // Version is the version of accessbot reported in the default User-Agent
@@ -44,11 +43,13 @@ var Version = "dev"
 const CurrentOrganization = "@current"
 
 const (
-	defaultPageSize       = 100
-	defaultMaxAttempts    = 5
-	defaultMaxElapsed     = 30 * time.Second
-	defaultRatePerSecond  = 1
-	defaultBurst          = 10
+	defaultPageSize    = 100
+	defaultMaxAttempts = 5
+	defaultMaxElapsed  = 30 * time.Second
+	// DefaultPerMinute and DefaultPerHour are the client's budget, a little
+	// under PostHog's 480 requests a minute and 4800 an hour per key.
+	DefaultPerMinute      = 450
+	DefaultPerHour        = 4500
 	defaultHTTPTimeout    = 10 * time.Second
 	defaultBackoffInitial = 500 * time.Millisecond
 	defaultBackoffMax     = 10 * time.Second
@@ -85,7 +86,7 @@ type Client struct {
 	apiKey      string
 	orgID       string
 	hc          *http.Client
-	limiter     *rate.Limiter // nil: no client-side throttle
+	budget      *Budget // nil: no client-side budget
 	maxAttempts int
 	maxElapsed  time.Duration // <= 0: bounded by attempts only
 	boInitial   time.Duration
@@ -107,6 +108,8 @@ type Client struct {
 	RoleExternalReferences *RoleExternalReferencesService
 	// Members is the API under /api/organizations/{org}/members/.
 	Members *MembersService
+	// OrganizationIntegrations is the API under /api/organizations/{org}/integrations/.
+	OrganizationIntegrations *OrganizationIntegrationsService
 }
 
 // service is embedded by every API area; they all share one Client.
@@ -132,23 +135,34 @@ func WithHTTPClient(hc *http.Client) Option {
 	}
 }
 
-// WithRateLimit sets the client-side throttle applied to every attempt, including retries
-// and page fetches (default 1 request a second with bursts of 10, well under PostHog's budget
-// of 480 requests a minute and 4800 an hour per personal API key). perSecond <= 0 disables
-// the throttle.
-func WithRateLimit(perSecond float64, burst int) Option {
+// WithRateLimit sets the client-side budget every attempt waits for, including retries and
+// page fetches: at most perMinute requests in any minute and perHour in any hour, counted
+// like PostHog counts them (default DefaultPerMinute and DefaultPerHour, a little under
+// PostHog's 480 and 4800 per personal API key). A value <= 0 drops that window; both <= 0
+// drop the budget. Calls wait for their turn by the priority their context carries
+// ([WithPriority]); one that could not be served before its context's deadline fails at once
+// with a [*BusyError].
+func WithRateLimit(perMinute, perHour int) Option {
 	return func(c *Client) error {
-		if perSecond <= 0 {
-			c.limiter = nil
+		if perMinute <= 0 && perHour <= 0 {
+			c.budget = nil
 			return nil
 		}
-		if burst < 1 {
-			burst = 1
-		}
-		c.limiter = rate.NewLimiter(rate.Limit(perSecond), burst)
+		c.budget = NewBudget(Window{perMinute, time.Minute}, Window{perHour, time.Hour})
 		return nil
 	}
 }
+
+// WithBudget makes the client spend b, which several clients of the same API key may share.
+func WithBudget(b *Budget) Option {
+	return func(c *Client) error {
+		c.budget = b
+		return nil
+	}
+}
+
+// Budget returns the client's budget (nil when it has none).
+func (c *Client) Budget() *Budget { return c.budget }
 
 // WithRetry bounds retries: at most maxAttempts attempts (default 5; values below 1 mean 1)
 // and, when maxElapsed > 0, no wait that would end past maxElapsed after the call began
@@ -257,7 +271,7 @@ func NewClient(baseURL, apiKey, organizationID string, opts ...Option) (*Client,
 		apiKey:      apiKey,
 		orgID:       orgID,
 		hc:          &http.Client{Timeout: defaultHTTPTimeout},
-		limiter:     rate.NewLimiter(defaultRatePerSecond, defaultBurst),
+		budget:      NewBudget(Window{DefaultPerMinute, time.Minute}, Window{DefaultPerHour, time.Hour}),
 		maxAttempts: defaultMaxAttempts,
 		maxElapsed:  defaultMaxElapsed,
 		boInitial:   defaultBackoffInitial,
@@ -290,6 +304,7 @@ func NewClient(baseURL, apiKey, organizationID string, opts ...Option) (*Client,
 	c.RoleMemberships = (*RoleMembershipsService)(&c.common)
 	c.RoleExternalReferences = (*RoleExternalReferencesService)(&c.common)
 	c.Members = (*MembersService)(&c.common)
+	c.OrganizationIntegrations = (*OrganizationIntegrationsService)(&c.common)
 	return c, nil
 }
 
@@ -649,14 +664,8 @@ func (e *transportError) Unwrap() error { return e.err }
 
 // attempt makes one HTTP round trip, after waiting for the throttle.
 func (c *Client) attempt(ctx context.Context, cl *call, n int) (*Response, error) {
-	if c.limiter != nil {
-		if err := c.limiter.Wait(ctx); err != nil {
-			if ctx.Err() != nil {
-				return nil, fmt.Errorf("posthog: %s: waiting for the client-side rate limit: %w", cl.endpoint, context.Cause(ctx))
-			}
-			// The wait would outlast the context's deadline: report it as a deadline error.
-			return nil, fmt.Errorf("posthog: %s: waiting for the client-side rate limit: %w (%v)", cl.endpoint, context.DeadlineExceeded, err)
-		}
+	if err := c.budget.Wait(ctx, PriorityFrom(ctx)); err != nil {
+		return nil, fmt.Errorf("posthog: %s: waiting for the request budget: %w", cl.endpoint, err)
 	}
 	req := cl.req.Clone(ctx)
 	if cl.req.GetBody != nil {
@@ -693,6 +702,10 @@ func (c *Client) attempt(ctx context.Context, cl *call, n int) (*Response, error
 			Int("status", hresp.StatusCode).Dur("duration", dur).Msg("posthog call")
 		var apiErr *APIError
 		if errors.As(cerr, &apiErr) {
+			if apiErr.StatusCode == http.StatusTooManyRequests {
+				// PostHog counts the key's budget: everyone waits.
+				c.budget.Pause(max(apiErr.RetryAfter, time.Second))
+			}
 			apiErr.Method = req.Method
 			apiErr.Endpoint = cl.endpoint
 			apiErr.Path = req.URL.Path

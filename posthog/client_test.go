@@ -286,24 +286,24 @@ func TestCreateWithoutLookupIsNotBlindlyRetried(t *testing.T) {
 	})
 }
 
-func TestThrottleHoldsRate(t *testing.T) {
-	e := newEnv(t, posthog.WithRateLimit(20, 1))
+func TestBudgetHoldsItsWindow(t *testing.T) {
+	e := newEnv(t, posthog.WithBudget(posthog.NewBudget(posthog.Window{Limit: 5, Per: 300 * time.Millisecond})))
 	role := e.srv.AddRole("Eng")
-	const n = 30
+	const n = 12
 	start := time.Now()
 	for range n {
 		if _, err := e.c.Roles.Get(ctx(t), role.ID); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// 30 calls at 20/s with a burst of 1 need at least 29/20 = 1.45s.
-	if d := time.Since(start); d < 1200*time.Millisecond {
-		t.Errorf("%d calls took %v; the throttle did not hold 20/s", n, d)
+	// 12 calls at 5 per 300ms: the 6th waits for the 1st to age out, the 11th for the 6th.
+	if d := time.Since(start); d < 550*time.Millisecond {
+		t.Errorf("%d calls took %v; the budget did not hold 5 per 300ms", n, d)
 	}
 }
 
-func TestThrottleAppliesToRetriesAndPages(t *testing.T) {
-	e := newEnv(t, posthog.WithRateLimit(10, 1), posthog.WithPageSize(1))
+func TestBudgetAppliesToRetriesAndPages(t *testing.T) {
+	e := newEnv(t, posthog.WithBudget(posthog.NewBudget(posthog.Window{Limit: 2, Per: 200 * time.Millisecond})), posthog.WithPageSize(1))
 	for _, n := range []string{"a", "b", "c"} {
 		e.srv.AddRole(n)
 	}
@@ -313,33 +313,35 @@ func TestThrottleAppliesToRetriesAndPages(t *testing.T) {
 	if err != nil || len(roles) != 3 {
 		t.Fatalf("roles = %v, %v", roles, err)
 	}
-	// 2 failures + 3 pages = 5 attempts at 10/s: at least 0.4s.
-	if d := time.Since(start); d < 350*time.Millisecond {
+	// 2 failures + 3 pages = 5 attempts at 2 per 200ms: at least 0.4s.
+	if d := time.Since(start); d < 380*time.Millisecond {
 		t.Errorf("took %v", d)
 	}
 }
 
-func TestThrottleWaitHonoursContext(t *testing.T) {
-	e := newEnv(t, posthog.WithRateLimit(0.2, 1))
+func TestBudgetSaysBusyBeforeTheDeadlineAndHonoursCancel(t *testing.T) {
+	e := newEnv(t, posthog.WithBudget(posthog.NewBudget(posthog.Window{Limit: 1, Per: 5 * time.Second})))
 	if _, err := e.c.Roles.ListAll(ctx(t)); err != nil {
 		t.Fatal(err)
 	}
-	c, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	c, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	start := time.Now()
 	_, err := e.c.Roles.ListAll(c)
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("err = %v", err)
+	var busy *posthog.BusyError
+	if !errors.As(err, &busy) || busy.RetryAfter < 4*time.Second || !posthog.IsTemporary(err) {
+		t.Fatalf("err = %v, want a BusyError saying about 5s", err)
 	}
-	if d := time.Since(start); d > time.Second {
-		t.Errorf("took %v", d)
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Errorf("a call that could not be served in time waited %v instead of saying so", d)
+	}
+	if len(e.srv.Calls()) != 1 {
+		t.Errorf("calls = %d", len(e.srv.Calls()))
 	}
 
 	c2, cancel2 := context.WithCancel(context.Background())
 	go func() { time.Sleep(50 * time.Millisecond); cancel2() }()
-	e2 := newEnv(t, posthog.WithRateLimit(0.2, 1))
-	_, _ = e2.c.Roles.ListAll(ctx(t))
-	_, err = e2.c.Roles.ListAll(c2)
+	_, err = e.c.Roles.ListAll(c2)
 	if !errors.Is(err, context.Canceled) || posthog.IsTemporary(err) {
 		t.Fatalf("err = %v", err)
 	}
@@ -686,7 +688,7 @@ func TestServerRateLimitSurfacesRetryAfter(t *testing.T) {
 }
 
 func TestConcurrentUseOfOneClient(t *testing.T) {
-	e := newEnv(t, posthog.WithRateLimit(1000, 50))
+	e := newEnv(t, posthog.WithRateLimit(0, 0))
 	role := e.srv.AddRole("Eng")
 	users := make([]posthog.User, 20)
 	for i := range users {

@@ -225,6 +225,10 @@ func IsTemporary(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) {
 		return false
 	}
+	var busy *BusyError
+	if errors.As(err, &busy) {
+		return true
+	}
 	if e := apiError(err); e != nil {
 		return e.StatusCode == http.StatusTooManyRequests || e.StatusCode >= 500
 	}

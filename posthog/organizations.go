@@ -18,26 +18,52 @@ type Organization struct {
 	UpdatedAt   time.Time `json:"updated_at"`
 	// MembershipLevel is the API key owner's level here (LevelMember, LevelAdmin,
 	// LevelOwner), nil when not a member.
-	MembershipLevel              *int              `json:"membership_level"`
-	PluginsAccessLevel           int               `json:"plugins_access_level"`
-	Teams                        []json.RawMessage `json:"teams"`
-	Projects                     []json.RawMessage `json:"projects"`
-	AvailableProductFeatures     []json.RawMessage `json:"available_product_features"`
-	IsMemberJoinEmailEnabled     bool              `json:"is_member_join_email_enabled"`
-	Metadata                     json.RawMessage   `json:"metadata,omitempty"`
-	CustomerID                   *string           `json:"customer_id"`
-	Enforce2FA                   *bool             `json:"enforce_2fa"`
-	MembersCanInvite             *bool             `json:"members_can_invite"`
-	MembersCanUsePersonalAPIKeys bool              `json:"members_can_use_personal_api_keys"`
-	AllowPubliclySharedResources bool              `json:"allow_publicly_shared_resources"`
-	MemberCount                  int               `json:"member_count"`
-	IsAIDataProcessingApproved   *bool             `json:"is_ai_data_processing_approved"`
-	DefaultExperimentStatsMethod *string           `json:"default_experiment_stats_method"`
-	DefaultAnonymizeIPs          bool              `json:"default_anonymize_ips"`
+	MembershipLevel    *int              `json:"membership_level"`
+	PluginsAccessLevel int               `json:"plugins_access_level"`
+	Teams              []json.RawMessage `json:"teams"`
+	Projects           []json.RawMessage `json:"projects"`
+	// AvailableProductFeatures are the features of the organization's plan; see
+	// [Organization.HasFeature].
+	AvailableProductFeatures     []ProductFeature `json:"available_product_features"`
+	IsMemberJoinEmailEnabled     bool             `json:"is_member_join_email_enabled"`
+	Metadata                     json.RawMessage  `json:"metadata,omitempty"`
+	CustomerID                   *string          `json:"customer_id"`
+	Enforce2FA                   *bool            `json:"enforce_2fa"`
+	MembersCanInvite             *bool            `json:"members_can_invite"`
+	MembersCanUsePersonalAPIKeys bool             `json:"members_can_use_personal_api_keys"`
+	AllowPubliclySharedResources bool             `json:"allow_publicly_shared_resources"`
+	MemberCount                  int              `json:"member_count"`
+	IsAIDataProcessingApproved   *bool            `json:"is_ai_data_processing_approved"`
+	DefaultExperimentStatsMethod *string          `json:"default_experiment_stats_method"`
+	DefaultAnonymizeIPs          bool             `json:"default_anonymize_ips"`
 	// DefaultRoleID is the role new members join automatically, or nil.
 	DefaultRoleID     *string `json:"default_role_id"`
 	IsActive          *bool   `json:"is_active"`
 	IsNotActiveReason *string `json:"is_not_active_reason"`
+}
+
+// FeatureRoleBasedAccess is the plan feature without which PostHog ignores role memberships
+// when it decides access. The role and membership endpoints have no plan check: on a plan
+// without it they still answer 201, and a membership grants nothing.
+const FeatureRoleBasedAccess = "role_based_access"
+
+// ProductFeature is an item of an organization's available_product_features, e.g.
+// {"key": "role_based_access", "name": "Role-based access"}. PostHog sends more fields
+// (description, limit, unit…) that this client does not need.
+type ProductFeature struct {
+	Key  string `json:"key"`
+	Name string `json:"name"`
+}
+
+// HasFeature reports whether the organization's plan includes the product feature key,
+// e.g. [FeatureRoleBasedAccess].
+func (o *Organization) HasFeature(key string) bool {
+	for _, f := range o.AvailableProductFeatures {
+		if f.Key == key {
+			return true
+		}
+	}
+	return false
 }
 
 // OrganizationCreate is the body of POST /api/organizations/. Name is required; nil fields

@@ -3,7 +3,9 @@ package posthog_test
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/accessbot/accessbot/posthog"
 	"github.com/accessbot/accessbot/posthog/posthogtest"
@@ -126,5 +128,136 @@ func TestOrganizationsErrors(t *testing.T) {
 	}
 	if _, err := e.c.Organizations.Get(c, "acme"); !posthog.IsValidation(err) {
 		t.Errorf(`Get("acme") = %v`, err)
+	}
+}
+
+func TestOrganizationPlanAndLevel(t *testing.T) {
+	e := newEnv(t)
+	org := must[*posthog.Organization](t)(e.c.Organizations.Get(ctx(t), ""))
+	if !org.HasFeature(posthog.FeatureRoleBasedAccess) || org.HasFeature("sso_enforcement") {
+		t.Errorf("features = %+v", org.AvailableProductFeatures)
+	}
+	if f := org.AvailableProductFeatures; len(f) != 1 || f[0].Name != "Role-based access" {
+		t.Errorf("features = %+v", f)
+	}
+	e.srv.SetRoleBasedAccess(false)
+	org = must[*posthog.Organization](t)(e.c.Organizations.Get(ctx(t), ""))
+	if org.HasFeature(posthog.FeatureRoleBasedAccess) {
+		t.Error("feature still there")
+	}
+
+	for _, level := range []int{posthog.LevelMember, posthog.LevelAdmin, posthog.LevelOwner} {
+		e := newEnvWith(t, []posthogtest.Option{posthogtest.WithKeyLevel(level)})
+		org := must[*posthog.Organization](t)(e.c.Organizations.Get(ctx(t), ""))
+		if org.MembershipLevel == nil || *org.MembershipLevel != level {
+			t.Errorf("level %d: membership_level = %v", level, org.MembershipLevel)
+		}
+	}
+}
+
+func TestOrganizationCurrentFollowsKeyOwner(t *testing.T) {
+	e := newEnv(t)
+	other := e.srv.AddOrganization("Elsewhere")
+	e.srv.SetCurrentOrganization(other)
+	cur := must[*posthog.Organization](t)(e.c.Organizations.Get(ctx(t), posthog.CurrentOrganization))
+	if cur.ID != other || cur.Name != "Elsewhere" {
+		t.Errorf("@current = %s %s, want the organization the owner switched to", cur.ID, cur.Name)
+	}
+	// A client pinned to the id keeps reading its organization.
+	pinned := must[*posthog.Organization](t)(e.c.Organizations.Get(ctx(t), ""))
+	if pinned.ID != e.srv.OrganizationID() {
+		t.Errorf("pinned = %s", pinned.ID)
+	}
+}
+
+func TestOrganizationScopedKeys(t *testing.T) {
+	t.Run("projects", func(t *testing.T) {
+		e := newEnvWith(t, []posthogtest.Option{posthogtest.WithKeyScopedProjects(7)})
+		_, err := e.c.Organizations.Get(ctx(t), "")
+		if !posthog.IsAuth(err) || !strings.Contains(err.Error(), posthogtest.DetailScopedProjects) {
+			t.Errorf("get: %v", err)
+		}
+		if _, err := e.c.Members.FindByEmail(ctx(t), "a@example.com"); !posthog.IsAuth(err) {
+			t.Errorf("members: %v", err)
+		}
+	})
+	t.Run("other organizations", func(t *testing.T) {
+		e := newEnvWith(t, []posthogtest.Option{posthogtest.WithKeyScopedOrganizations("0b8e3f0e-7d43-4c6b-9d1e-2f9a4b0c1d2e")})
+		_, err := e.c.Roles.ListAll(ctx(t))
+		if !posthog.IsAuth(err) || !strings.Contains(err.Error(), posthogtest.ScopedOrganizationDetail(e.srv.OrganizationID())) {
+			t.Errorf("roles: %v", err)
+		}
+	})
+	t.Run("its own organization", func(t *testing.T) {
+		e := newEnv(t)
+		e.srv.SetKeyScopedOrganizations(e.srv.APIKey(), e.srv.OrganizationID())
+		if _, err := e.c.Roles.ListAll(ctx(t)); err != nil {
+			t.Errorf("roles: %v", err)
+		}
+	})
+}
+
+// A transient database error (503 with Retry-After) is retried after the wait PostHog asks.
+func TestUnavailableIsRetriedAfterRetryAfter(t *testing.T) {
+	e := newEnv(t)
+	e.srv.AddRole("Eng")
+	e.srv.UnavailableNext(1, time.Second)
+	start := time.Now()
+	roles, err := e.c.Roles.ListAll(ctx(t))
+	if err != nil || len(roles) != 1 {
+		t.Fatalf("got %d roles, %v", len(roles), err)
+	}
+	if d := time.Since(start); d < 900*time.Millisecond {
+		t.Errorf("retried after %v, want the 1s Retry-After", d)
+	}
+	if got := strings.Join(e.obs.statuses(), ","); got != "roles.list:503,roles.list:200" {
+		t.Errorf("attempts = %s", got)
+	}
+}
+
+// Scope and level are checked before the body: an invalid create is a write probe that
+// creates nothing, and its answer tells which of the three is missing.
+func TestRoleCreateProbe(t *testing.T) {
+	e := newEnv(t)
+	noWrite := e.srv.AddAPIKey(posthog.LevelAdmin, posthogtest.ScopeOrganizationRead, posthogtest.ScopeOrganizationMemberRead)
+	member := e.srv.AddAPIKey(posthog.LevelMember)
+	probe := func(key string) error {
+		c, err := posthog.NewClient(e.srv.URL(), key, e.srv.OrganizationID(), fastOpts()...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, err := c.NewRequest("POST", "api/organizations/"+e.srv.OrganizationID()+"/roles/", map[string]string{"name": ""})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Do(ctx(t), req, nil)
+		return err
+	}
+	if err := probe(noWrite); !posthog.IsAuth(err) || !strings.Contains(err.Error(), "organization:write") {
+		t.Errorf("no write scope: %v", err)
+	}
+	if err := probe(member); !posthog.IsAuth(err) || !strings.Contains(err.Error(), "Your organization access level is insufficient.") {
+		t.Errorf("member: %v", err)
+	}
+	if err := probe(e.srv.APIKey()); !posthog.IsValidation(err) || !strings.Contains(err.Error(), "blank") {
+		t.Errorf("admin: %v", err)
+	}
+	if len(e.srv.Roles()) != 0 {
+		t.Error("a probe created a role")
+	}
+}
+
+func TestRolesEmbedMembersThroughClient(t *testing.T) {
+	e := newEnv(t)
+	role := e.srv.AddRole("Eng")
+	u := e.srv.AddUser("a@example.com", "A", "B")
+	m := e.srv.AddMembership(role.ID, u.UUID)
+	got := must[*posthog.Role](t)(e.c.Roles.Get(ctx(t), role.ID))
+	if len(got.Members) != 1 || got.Members[0].ID != m.ID || got.Members[0].User.UUID != u.UUID || got.Members[0].User.Email != "a@example.com" {
+		t.Errorf("get members = %+v", got.Members)
+	}
+	all := must[[]posthog.Role](t)(e.c.Roles.ListAll(ctx(t)))
+	if len(all) != 1 || len(all[0].Members) != 1 || all[0].Members[0].User.UUID != u.UUID {
+		t.Errorf("list = %+v", all)
 	}
 }

@@ -65,20 +65,23 @@ func (s *RoleMembershipsService) Get(ctx context.Context, roleID, id string) (*R
 	return &m, nil
 }
 
-// Find returns the membership of the user with userUUID in a role, scanning
-// GET /api/organizations/{org}/roles/{role_id}/role_memberships/. When the user is not a
-// member it returns nil and a [*NotFoundError] ([IsNotFound]).
+// Find returns the membership of the user with userUUID in a role. It reads the role
+// (GET /api/organizations/{org}/roles/{role_id}/, which embeds every membership), so it
+// costs one call whatever the size of the role, where paging through the memberships would
+// cost one per hundred. When the user is not a member it returns nil and a
+// [*NotFoundError] ([IsNotFound]).
 func (s *RoleMembershipsService) Find(ctx context.Context, roleID, userUUID string) (*RoleMembership, error) {
 	userUUID, err := normalizeUUID("user uuid", userUUID)
 	if err != nil {
 		return nil, err
 	}
-	for m, err := range s.List(ctx, roleID) {
-		if err != nil {
-			return nil, err
-		}
-		if sameUUID(m.User.UUID, userUUID) {
-			return &m, nil
+	role, err := s.client.Roles.Get(ctx, roleID)
+	if err != nil {
+		return nil, err
+	}
+	for i := range role.Members {
+		if sameUUID(role.Members[i].User.UUID, userUUID) {
+			return &role.Members[i], nil
 		}
 	}
 	return nil, &NotFoundError{Resource: "role membership", Key: "user " + userUUID + " in role " + roleID}

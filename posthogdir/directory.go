@@ -23,22 +23,44 @@ var _ workflow.Directory = (*Directory)(nil)
 // New returns a Directory using client.
 func New(client *posthog.Client) *Directory { return &Directory{client: client} }
 
-// Roles lists the organization's roles with their member counts.
+// priority carries the workflow's priority over to the client's budget.
+func priority(ctx context.Context) context.Context {
+	p := posthog.PriorityExecution
+	switch workflow.PriorityFrom(ctx) {
+	case workflow.PriorityInteractive:
+		p = posthog.PriorityInteractive
+	case workflow.PriorityBackground:
+		p = posthog.PriorityBackground
+	}
+	return posthog.WithPriority(ctx, p)
+}
+
+// Roles lists the organization's roles with their memberships, which PostHog
+// embeds in each role: one call per hundred roles, whatever their size.
 func (d *Directory) Roles(ctx context.Context) ([]workflow.Role, error) {
-	roles, err := d.client.Roles.ListAll(ctx)
+	roles, err := d.client.Roles.ListAll(priority(ctx))
 	if err != nil {
 		return nil, mapError("list roles", err)
 	}
 	out := make([]workflow.Role, 0, len(roles))
 	for _, r := range roles {
-		out = append(out, workflow.Role{ID: r.ID, Name: r.Name, Members: len(r.Members)})
+		out = append(out, workflow.Role{ID: r.ID, Name: r.Name, Members: len(r.Members), MemberList: roleMembers(r.Members)})
 	}
 	return out, nil
 }
 
-// FindMember finds an organization member by email, case-insensitively.
+func roleMembers(ms []posthog.RoleMembership) []workflow.RoleMember {
+	out := make([]workflow.RoleMember, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, workflow.RoleMember{MembershipID: m.ID, Member: member(m.User)})
+	}
+	return out
+}
+
+// FindMember finds an organization member by email, case-insensitively, in
+// at most two calls.
 func (d *Directory) FindMember(ctx context.Context, email string) (workflow.Member, error) {
-	m, err := d.client.Members.FindByEmail(ctx, email)
+	m, err := d.client.Members.FindByEmail(priority(ctx), email)
 	if err != nil {
 		if errors.Is(err, posthog.ErrNotFound) {
 			return workflow.Member{}, workflow.Errorf(workflow.ENOTFOUND, "No PostHog member has the email %s.", email)
@@ -48,43 +70,48 @@ func (d *Directory) FindMember(ctx context.Context, email string) (workflow.Memb
 	return member(m.User), nil
 }
 
-// RoleMembers lists a role's memberships.
-func (d *Directory) RoleMembers(ctx context.Context, roleID string) ([]workflow.RoleMember, error) {
-	ms, err := d.client.RoleMemberships.ListAll(ctx, roleID)
-	if err != nil {
-		return nil, mapError("list role members", err)
+// FindRoleMember returns the user's membership of the role, reading the role
+// (one call, whatever its size).
+func (d *Directory) FindRoleMember(ctx context.Context, roleID, userUUID string) (workflow.RoleMember, bool, error) {
+	m, err := d.client.RoleMemberships.Find(priority(ctx), roleID, userUUID)
+	switch {
+	case err == nil:
+		return workflow.RoleMember{MembershipID: m.ID, Member: member(m.User)}, true, nil
+	case posthog.IsNotFound(err):
+		return workflow.RoleMember{}, false, nil
 	}
-	out := make([]workflow.RoleMember, 0, len(ms))
-	for _, m := range ms {
-		out = append(out, workflow.RoleMember{MembershipID: m.ID, Member: member(m.User)})
-	}
-	return out, nil
+	return workflow.RoleMember{}, false, mapError("find the role membership", err)
 }
 
 // AddRoleMember adds the user to the role; an existing membership counts as
 // success (the client's create already re-checks before a retry).
-func (d *Directory) AddRoleMember(ctx context.Context, roleID, userUUID string) (string, error) {
+func (d *Directory) AddRoleMember(ctx context.Context, roleID, userUUID string) (string, bool, error) {
+	ctx = priority(ctx)
 	m, err := d.client.RoleMemberships.Create(ctx, roleID, userUUID)
 	if err == nil {
-		return m.ID, nil
+		return m.ID, false, nil
 	}
 	if posthog.IsAlreadyMember(err) {
 		existing, ferr := d.client.RoleMemberships.Find(ctx, roleID, userUUID)
 		if ferr == nil {
-			return existing.ID, nil
+			return existing.ID, true, nil
 		}
-		return "", mapError("find existing membership", ferr)
+		return "", false, mapError("find existing membership", ferr)
 	}
-	return "", mapError("add role member", err)
+	return "", false, mapError("add role member", err)
 }
 
-// RemoveRoleMember deletes a membership; one already gone is success.
-func (d *Directory) RemoveRoleMember(ctx context.Context, roleID, membershipID string) error {
-	err := d.client.RoleMemberships.Delete(ctx, roleID, membershipID)
-	if err == nil || errors.Is(err, posthog.ErrNotFound) {
-		return nil
+// RemoveRoleMember deletes a membership; existed is false when PostHog had
+// no such membership.
+func (d *Directory) RemoveRoleMember(ctx context.Context, roleID, membershipID string) (bool, error) {
+	err := d.client.RoleMemberships.Delete(priority(ctx), roleID, membershipID)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, posthog.ErrNotFound):
+		return false, nil
 	}
-	return mapError("remove role member", err)
+	return false, mapError("remove role member", err)
 }
 
 func member(u posthog.User) workflow.Member {
@@ -106,7 +133,11 @@ func (f *failure) Unwrap() error { return f.err }
 func mapError(doing string, err error) error {
 	var apiErr *posthog.APIError
 	errors.As(err, &apiErr)
+	var busy *posthog.BusyError
 	switch {
+	case errors.As(err, &busy):
+		return &workflow.TemporaryError{Busy: true, RetryAfter: busy.RetryAfter,
+			Err: &failure{fmt.Sprintf("accessbot's PostHog request budget could not %s in time", doing), err}}
 	case posthog.IsTemporary(err):
 		te := &workflow.TemporaryError{Err: &failure{fmt.Sprintf("PostHog could not %s right now", doing), err}}
 		if apiErr != nil {
@@ -133,6 +164,7 @@ var _ workflow.ReviewDirectory = (*Directory)(nil)
 // the role's memberships and the members list, page by page: background
 // work for access reviews, never a person's request.
 func (d *Directory) RoleMembersDetailed(ctx context.Context, roleID string) ([]workflow.ReviewMember, error) {
+	ctx = priority(ctx)
 	ms, err := d.client.RoleMemberships.ListAll(ctx, roleID)
 	if err != nil {
 		return nil, mapError("list role members", err)

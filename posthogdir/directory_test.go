@@ -40,29 +40,33 @@ func TestDirectory(t *testing.T) {
 	if _, err := d.FindMember(ctx, "nobody@example.com"); workflow.ErrorCode(err) != workflow.ENOTFOUND {
 		t.Fatalf("unknown member: %v", err)
 	}
-	id, err := d.AddRoleMember(ctx, role.ID, alice.UUID)
-	if err != nil || id == "" {
-		t.Fatalf("AddRoleMember = %q, %v", id, err)
+	id, already, err := d.AddRoleMember(ctx, role.ID, alice.UUID)
+	if err != nil || id == "" || already {
+		t.Fatalf("AddRoleMember = %q, %v, %v", id, already, err)
 	}
 	// Adding again is success with the same membership: PostHog's
 	// "already part of the role" 400 is not an error here.
-	again, err := d.AddRoleMember(ctx, role.ID, alice.UUID)
-	if err != nil || again != id {
-		t.Fatalf("second AddRoleMember = %q, %v (first %q)", again, err, id)
+	again, already, err := d.AddRoleMember(ctx, role.ID, alice.UUID)
+	if err != nil || again != id || !already {
+		t.Fatalf("second AddRoleMember = %q, %v, %v (first %q)", again, already, err, id)
 	}
 	roles, err := d.Roles(ctx)
-	if err != nil || len(roles) != 1 || roles[0].Members != 1 || roles[0].Name != "Engineering" {
+	if err != nil || len(roles) != 1 || roles[0].Members != 1 || roles[0].Name != "Engineering" ||
+		len(roles[0].MemberList) != 1 || roles[0].MemberList[0].MembershipID != id || roles[0].MemberList[0].Email != "Alice@Example.com" {
 		t.Fatalf("Roles = %+v, %v", roles, err)
 	}
-	members, err := d.RoleMembers(ctx, role.ID)
-	if err != nil || len(members) != 1 || members[0].MembershipID != id || members[0].Email != "Alice@Example.com" {
-		t.Fatalf("RoleMembers = %+v, %v", members, err)
+	found, ok, err := d.FindRoleMember(ctx, role.ID, alice.UUID)
+	if err != nil || !ok || found.MembershipID != id {
+		t.Fatalf("FindRoleMember = %+v, %v, %v", found, ok, err)
 	}
-	if err := d.RemoveRoleMember(ctx, role.ID, id); err != nil {
-		t.Fatal(err)
+	if existed, err := d.RemoveRoleMember(ctx, role.ID, id); err != nil || !existed {
+		t.Fatalf("RemoveRoleMember = %v, %v", existed, err)
 	}
-	if err := d.RemoveRoleMember(ctx, role.ID, id); err != nil {
-		t.Fatalf("removing a membership already gone: %v", err)
+	if existed, err := d.RemoveRoleMember(ctx, role.ID, id); err != nil || existed {
+		t.Fatalf("removing a membership already gone: %v, %v", existed, err)
+	}
+	if _, ok, err := d.FindRoleMember(ctx, role.ID, alice.UUID); err != nil || ok {
+		t.Fatalf("FindRoleMember after removal = %v, %v", ok, err)
 	}
 	if ph.HasMember(role.ID, alice.UUID) {
 		t.Fatal("still a member")
@@ -91,7 +95,7 @@ func TestDirectoryErrors(t *testing.T) {
 			if c.setup != nil {
 				c.setup(ph)
 			}
-			_, err := d.AddRoleMember(ctx, role.ID, uuid)
+			_, _, err := d.AddRoleMember(ctx, role.ID, uuid)
 			if err == nil {
 				t.Fatal("no error")
 			}

@@ -57,6 +57,7 @@ func breakGlassKey(slackID string) string { return "break_glass_uses:" + slackID
 // ECONFLICT (an open request for the role exists), EUNAVAILABLE.
 func (g *BreakGlass) Use(ctx context.Context, in NewRequest) (*Request, error) {
 	s := g.s
+	ctx = WithPriority(ctx, PriorityInteractive)
 	actor := in.RequesterID
 	reason, err := checkReason(in.Reason, "Break-glass needs a reason: say what is on fire.")
 	if err != nil {
@@ -86,11 +87,13 @@ func (g *BreakGlass) Use(ctx context.Context, in NewRequest) (*Request, error) {
 		}
 		return nil, directoryError("look up the PostHog account", err)
 	}
-	isMember, err := s.isRoleMember(ctx, role.ID, member.UUID)
+	// Without a mirror of the role yet, PostHog has the final word when the
+	// grant is carried out, as for any request.
+	isMember, known, err := s.isRoleMember(ctx, role.ID, member.UUID)
 	if err != nil {
 		return nil, err
 	}
-	if isMember {
+	if known && isMember {
 		return nil, FieldErrorf("role", "You are already a member of %s.", role.Name)
 	}
 	now := s.Now()

@@ -25,7 +25,8 @@ type NewRequest struct {
 // ECONFLICT (an open request for the same thing exists), EUNAVAILABLE
 // (PostHog or Slack did not answer).
 func (s *Service) CreateRequest(ctx context.Context, in NewRequest) (*Request, error) {
-	if !in.Kind.Valid() {
+	ctx = WithPriority(ctx, PriorityInteractive)
+	if !in.Kind.Valid() || in.Kind == KindExtend {
 		return nil, Errorf(EINVALID, "Unknown request kind %q.", in.Kind)
 	}
 	if in.RequesterID == "" {
@@ -86,11 +87,12 @@ func (s *Service) CreateRequest(ctx context.Context, in NewRequest) (*Request, e
 		}
 		return nil, directoryError("look up the PostHog account", err)
 	}
-	isMember, err := s.isRoleMember(ctx, role.ID, member.UUID)
+	isMember, known, err := s.isRoleMember(ctx, role.ID, member.UUID)
 	if err != nil {
 		return nil, err
 	}
 	switch {
+	case !known:
 	case in.Kind == KindAdd && isMember:
 		return nil, FieldErrorf("role", "%s already a member of %s.", youAre(subjectID, in.RequesterID), role.Name)
 	case in.Kind == KindRemove && !isMember:
@@ -259,17 +261,18 @@ func (s *Service) email(ctx context.Context, slackID, whose string) (string, err
 	}
 }
 
-func (s *Service) isRoleMember(ctx context.Context, roleID, userUUID string) (bool, error) {
-	members, err := s.dir.RoleMembers(ctx, roleID)
+// isRoleMember answers from the local mirror of the role's memberships, so
+// a submission costs no PostHog call for it whatever the role's size. known
+// is false when the role has no mirror yet: then PostHog has the final word
+// when the request is carried out (an addition finding the person already
+// there completes as already a member; a removal finding them gone, as
+// already removed).
+func (s *Service) isRoleMember(ctx context.Context, roleID, userUUID string) (member, known bool, err error) {
+	_, member, known, err = s.mirrorMember(ctx, roleID, userUUID)
 	if err != nil {
-		return false, directoryError("list the role's members", err)
+		return false, false, fmt.Errorf("read the membership mirror of role %s: %w", roleID, err)
 	}
-	for _, m := range members {
-		if m.UUID == userUUID {
-			return true, nil
-		}
-	}
-	return false, nil
+	return member, known, nil
 }
 
 func subjectName(subjectID, requesterID string) string {

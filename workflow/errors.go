@@ -90,6 +90,9 @@ func ErrorField(err error) string {
 type TemporaryError struct {
 	Err        error
 	RetryAfter time.Duration
+	// Busy is true when the call was not made at all: the adapter's request
+	// budget could not serve it in time. The system is healthy; try later.
+	Busy bool
 }
 
 func (e *TemporaryError) Error() string { return "temporary: " + e.Err.Error() }

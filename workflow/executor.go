@@ -10,27 +10,39 @@ import (
 	"time"
 )
 
-// RunWorkers runs n job workers until ctx ends. Jobs in flight when ctx ends
-// get grace to finish; then their PostHog calls are cancelled and the jobs
-// are released, to be resumed at the next start or by another replica —
-// an interrupted job is never marked failed.
+// postHogJobs and notifyJobs are the two queues workers serve apart, so a
+// notification never waits behind PostHog work.
+var (
+	postHogJobs = []JobKind{JobExecute, JobRevoke}
+	notifyJobs  = []JobKind{JobNotify}
+)
+
+// RunWorkers runs n workers for PostHog jobs (executions and revocations)
+// and max(2, n/2) for notifications until ctx ends. Jobs in flight when ctx
+// ends get grace to finish; then their calls are cancelled and the jobs are
+// released, to be resumed at the next start or by another replica — an
+// interrupted job is never marked failed.
 func (s *Service) RunWorkers(ctx context.Context, n int, grace time.Duration) {
 	jobCtx, cancelJobs := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelJobs()
 	stopTimer := context.AfterFunc(ctx, func() { time.AfterFunc(grace, cancelJobs) })
 	defer stopTimer()
 	var wg sync.WaitGroup
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s.workLoop(ctx, jobCtx)
-		}()
+	start := func(count int, kinds []JobKind, wake chan struct{}) {
+		for i := 0; i < count; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s.workLoop(ctx, jobCtx, kinds, wake)
+			}()
+		}
 	}
+	start(n, postHogJobs, s.wake)
+	start(max(2, n/2), notifyJobs, s.wakeNotify)
 	wg.Wait()
 }
 
-func (s *Service) workLoop(ctx, jobCtx context.Context) {
+func (s *Service) workLoop(ctx, jobCtx context.Context, kinds []JobKind, wake chan struct{}) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -38,10 +50,10 @@ func (s *Service) workLoop(ctx, jobCtx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-timer.C:
-		case <-s.wake:
+		case <-wake:
 		}
 		for ctx.Err() == nil {
-			ran, err := s.RunJob(jobCtx)
+			ran, err := s.runJob(jobCtx, kinds)
 			if err != nil {
 				s.log.Error().Err(err).Msg("job worker")
 				break
@@ -54,10 +66,15 @@ func (s *Service) workLoop(ctx, jobCtx context.Context) {
 	}
 }
 
-// RunJob claims one due job and carries it out. It reports whether there
-// was a job. Exported so tests and the demo can drive execution step by step.
+// RunJob claims one due job of any kind and carries it out. It reports
+// whether there was a job. Exported so tests and the demo can drive
+// execution step by step.
 func (s *Service) RunJob(ctx context.Context) (bool, error) {
-	job, err := s.store.ClaimJob(ctx, nil, s.Now(), s.cfg.JobLease)
+	return s.runJob(ctx, nil)
+}
+
+func (s *Service) runJob(ctx context.Context, kinds []JobKind) (bool, error) {
+	job, err := s.store.ClaimJob(ctx, kinds, s.Now(), s.cfg.JobLease)
 	if err != nil {
 		return false, fmt.Errorf("claim job: %w", err)
 	}
@@ -68,7 +85,7 @@ func (s *Service) RunJob(ctx context.Context) (bool, error) {
 	defer cancel()
 	log := s.log.With().Int64("job_id", job.ID).Str("job_kind", string(job.Kind)).
 		Int64("request_id", job.RequestID).Int("attempt", job.Attempts).Logger()
-	ctx = log.WithContext(ctx)
+	ctx = WithPriority(log.WithContext(ctx), PriorityExecution)
 	switch job.Kind {
 	case JobExecute:
 		err = s.execute(ctx, job)
@@ -208,27 +225,59 @@ func (s *Service) execute(ctx context.Context, job *Job) error {
 	return nil
 }
 
-// applyMembership makes PostHog match the request, checking first so a
-// retried job does not write twice. already reports nothing needed changing.
+// applyMembership makes PostHog match the request in at most two calls,
+// whatever the size of the role, and idempotently, so a retried job does not
+// write twice. already reports that nothing needed changing.
+//
+// An addition creates the membership at once: PostHog's "already part of the
+// role" means done (the directory then looks the membership up). A removal
+// deletes the membership id the bot knows (from a grant of the person, or the
+// mirror); when it knows none, or PostHog no longer has that id, it looks the
+// person's membership up first.
 func (s *Service) applyMembership(ctx context.Context, r *Request, adding bool) (membershipID string, already bool, err error) {
-	members, err := s.dir.RoleMembers(ctx, r.RoleID)
-	if err != nil {
+	if adding {
+		return s.dir.AddRoleMember(ctx, r.RoleID, r.SubjectUUID)
+	}
+	if id, err := s.knownMembership(ctx, r); err != nil {
 		return "", false, err
-	}
-	for _, m := range members {
-		if m.UUID != r.SubjectUUID {
-			continue
+	} else if id != "" {
+		existed, err := s.dir.RemoveRoleMember(ctx, r.RoleID, id)
+		if err != nil || existed {
+			return id, false, err
 		}
-		if adding {
-			return m.MembershipID, true, nil
+		s.log.Info().Int64("request_id", r.ID).Str("membership_id", id).Msg("known membership id was gone; looking the member up")
+	}
+	m, ok, err := s.dir.FindRoleMember(ctx, r.RoleID, r.SubjectUUID)
+	if err != nil || !ok {
+		return "", err == nil, err
+	}
+	existed, err := s.dir.RemoveRoleMember(ctx, r.RoleID, m.MembershipID)
+	return m.MembershipID, !existed, err
+}
+
+// knownMembership is the membership id the bot knows for the subject of a
+// removal: the one a grant in force holds, else the mirror's ("" for none).
+func (s *Service) knownMembership(ctx context.Context, r *Request) (string, error) {
+	var id string
+	err := s.store.View(ctx, func(ctx context.Context, tx Tx) error {
+		grants, err := tx.FindRequests(ctx, RequestFilter{SubjectUUID: r.SubjectUUID, RoleID: r.RoleID, Kind: KindAdd,
+			States: []State{StateCompleted}, NewestFirst: true})
+		for _, g := range grants {
+			if g.MembershipID != "" {
+				id = g.MembershipID
+				return nil
+			}
 		}
-		return m.MembershipID, false, s.dir.RemoveRoleMember(ctx, r.RoleID, m.MembershipID)
+		return err
+	})
+	if err != nil || id != "" {
+		return id, err
 	}
-	if !adding {
-		return "", true, nil
+	m, member, _, err := s.mirrorMember(ctx, r.RoleID, r.SubjectUUID)
+	if err != nil || !member {
+		return "", err
 	}
-	id, err := s.dir.AddRoleMember(ctx, r.RoleID, r.SubjectUUID)
-	return id, false, err
+	return m.MembershipID, nil
 }
 
 // executionFailed retries a temporary failure later, or fails the request

@@ -339,8 +339,9 @@ func (g *Grants) revoke(ctx context.Context, job *Job) error {
 	if membershipID == "" {
 		membershipID, callErr = g.legacyMembership(ctx, r)
 	}
+	existed := false
 	if callErr == nil && membershipID != "" {
-		callErr = s.dir.RemoveRoleMember(ctx, r.RoleID, membershipID)
+		existed, callErr = s.dir.RemoveRoleMember(ctx, r.RoleID, membershipID)
 	}
 	ctx, cancel := detached(ctx)
 	defer cancel()
@@ -359,7 +360,8 @@ func (g *Grants) revoke(ctx context.Context, job *Job) error {
 		if err := cur.moveTo(StateRevoked); err != nil {
 			return err
 		}
-		details := map[string]any{"membership_id": membershipID, "reason": cur.DecisionReason, "attempt": job.Attempts}
+		details := map[string]any{"membership_id": membershipID, "reason": cur.DecisionReason, "attempt": job.Attempts,
+			"already_removed": !existed}
 		if !cur.OverdueSince.IsZero() {
 			details["overdue_since"] = cur.OverdueSince.Format(time.RFC3339)
 		}
@@ -396,15 +398,11 @@ func (g *Grants) revoke(ctx context.Context, job *Job) error {
 // grant in force holds it.
 func (g *Grants) legacyMembership(ctx context.Context, r *Request) (string, error) {
 	s := g.s
-	members, err := s.dir.RoleMembers(ctx, r.RoleID)
-	if err != nil {
+	m, ok, err := s.dir.FindRoleMember(ctx, r.RoleID, r.SubjectUUID)
+	if err != nil || !ok {
 		return "", err
 	}
-	i := slices.IndexFunc(members, func(m RoleMember) bool { return m.UUID == r.SubjectUUID })
-	if i < 0 {
-		return "", nil
-	}
-	id := members[i].MembershipID
+	id := m.MembershipID
 	var held bool
 	err = s.store.View(ctx, func(ctx context.Context, tx Tx) error {
 		others, err := tx.FindRequests(ctx, RequestFilter{SubjectUUID: r.SubjectUUID, RoleID: r.RoleID, Kind: KindAdd, States: []State{StateCompleted}})

@@ -134,6 +134,9 @@ type Role struct {
 	ID      string
 	Name    string
 	Members int // member count when the directory knows it
+	// MemberList holds the role's memberships when the directory read them
+	// with the role (nil when it did not).
+	MemberList []RoleMember
 }
 
 // Member is a PostHog organization member.
@@ -145,28 +148,33 @@ type Member struct {
 
 // RoleMember is one membership of a PostHog role.
 type RoleMember struct {
-	MembershipID string
+	MembershipID string `json:"membership_id,omitempty"`
 	Member
 }
 
 // Directory is what the workflow needs from PostHog. Errors worth retrying
 // are *TemporaryError; others are permanent, and their text is shown to
-// people as the reason a request failed, so it must be plain words.
+// people as the reason a request failed, so it must be plain words. Each
+// method is one call to PostHog, whatever the size of the role or the
+// organization (Roles: one per hundred roles; FindMember: at most two), and
+// the Priority in the context orders calls that compete for the budget.
 type Directory interface {
-	// Roles lists every role of the organization.
+	// Roles lists every role of the organization, with their memberships.
 	Roles(ctx context.Context) ([]Role, error)
 	// FindMember finds the active organization member with this email,
 	// case-insensitively. ENOTFOUND when there is none.
 	FindMember(ctx context.Context, email string) (Member, error)
-	// RoleMembers lists the members of a role.
-	RoleMembers(ctx context.Context, roleID string) ([]RoleMember, error)
+	// FindRoleMember returns the membership of userUUID in the role; ok is
+	// false when the user is not a member.
+	FindRoleMember(ctx context.Context, roleID, userUUID string) (m RoleMember, ok bool, err error)
 	// AddRoleMember makes userUUID a member of the role and returns the
 	// membership id. Must not create twice when retried: when the user is
-	// already a member it returns that membership's id and no error.
-	AddRoleMember(ctx context.Context, roleID, userUUID string) (membershipID string, err error)
-	// RemoveRoleMember deletes the membership; a membership already gone
-	// is not an error.
-	RemoveRoleMember(ctx context.Context, roleID, membershipID string) error
+	// already a member it returns that membership's id, already true and no
+	// error (two calls then: the create and the look-up).
+	AddRoleMember(ctx context.Context, roleID, userUUID string) (membershipID string, already bool, err error)
+	// RemoveRoleMember deletes the membership; existed is false when
+	// PostHog had no such membership (404), which is not an error.
+	RemoveRoleMember(ctx context.Context, roleID, membershipID string) (existed bool, err error)
 }
 
 // Users resolves Slack users.

@@ -16,19 +16,23 @@ func snapshotKey(roleID string) string { return "members:" + roleID }
 // bot: it is audited and the role's owners are told. The first run records
 // a baseline. Members whose request is being carried out are left to the
 // executor.
+//
+// It reads every role with its memberships in one listing (one PostHog call
+// per hundred roles, at background priority), and what it records is the
+// local mirror that submissions check "already a member" against.
 func (s *Service) Reconcile(ctx context.Context) error {
+	ctx = WithPriority(ctx, PriorityBackground)
 	roles, err := s.rolesList(ctx, true)
 	if err != nil {
 		return err
 	}
 	var errs []error
 	for _, role := range roles {
-		members, err := s.dir.RoleMembers(ctx, role.ID)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("list members of role %s: %w", role.ID, err))
+		if role.MemberList == nil && role.Members > 0 {
+			errs = append(errs, fmt.Errorf("role %s: the directory did not list its members", role.ID))
 			continue
 		}
-		if err := s.reconcileRole(ctx, role, members); err != nil && !errors.Is(err, errSettingMoved) {
+		if err := s.reconcileRole(ctx, role, role.MemberList); err != nil && !errors.Is(err, errSettingMoved) {
 			errs = append(errs, fmt.Errorf("reconcile role %s: %w", role.ID, err))
 		}
 	}
@@ -42,9 +46,9 @@ func (s *Service) reconcileRole(ctx context.Context, role Role, current []RoleMe
 		if err != nil {
 			return err
 		}
-		now := make(map[string]Member, len(current))
+		now := make(map[string]RoleMember, len(current))
 		for _, m := range current {
-			now[m.UUID] = m.Member
+			now[m.UUID] = m
 		}
 		if !ok {
 			return putSnapshot(ctx, tx, role.ID, now)
@@ -63,22 +67,30 @@ func (s *Service) reconcileRole(ctx context.Context, role Role, current []RoleMe
 			return err
 		}
 		drift := Drift{RoleID: role.ID, RoleName: role.Name}
+		refreshed := false
 		for id, m := range now {
-			if _, had := known[id]; !had && !busy[id] {
-				drift.Added = append(drift.Added, m)
-				known[id] = m
+			if busy[id] {
+				continue // the executor records its own change
 			}
+			k, had := known[id]
+			switch {
+			case !had:
+				drift.Added = append(drift.Added, m.Member)
+			case k.MembershipID != m.MembershipID:
+				refreshed = true // re-created by hand: keep the mirror's id fresh
+			}
+			known[id] = m
 		}
 		for id, m := range known {
 			if _, has := now[id]; !has && !busy[id] {
-				drift.Removed = append(drift.Removed, m)
+				drift.Removed = append(drift.Removed, m.Member)
 				delete(known, id)
 			}
 		}
 		if len(drift.Added) == 0 && len(drift.Removed) == 0 {
-			if ended {
-				// Grants ended without drift to report (the snapshot already
-				// had them gone): record the snapshot so replicas agree.
+			if ended || refreshed {
+				// Grants ended, or membership ids changed, without drift to
+				// report: record the snapshot so replicas and submissions agree.
 				return putSnapshot(ctx, tx, role.ID, known)
 			}
 			return nil
@@ -117,7 +129,7 @@ func (s *Service) inFlightSubjects(ctx context.Context, tx Tx, roleID string) (m
 
 // endGrantsOfGone supersedes the grants in force on the role of people
 // PostHog no longer has in it (grant rule 2), and reports whether any ended.
-func (s *Service) endGrantsOfGone(ctx context.Context, tx Tx, roleID string, now map[string]Member, busy map[string]bool) (bool, error) {
+func (s *Service) endGrantsOfGone(ctx context.Context, tx Tx, roleID string, now map[string]RoleMember, busy map[string]bool) (bool, error) {
 	grants, err := tx.FindRequests(ctx, RequestFilter{RoleID: roleID, Kind: KindAdd, States: []State{StateCompleted}})
 	if err != nil {
 		return false, err
@@ -136,7 +148,7 @@ func (s *Service) endGrantsOfGone(ctx context.Context, tx Tx, roleID string, now
 }
 
 // recordOwnChange keeps the snapshot in step with a change the bot made, so
-// the next reconciliation does not report it as drift.
+// the next reconciliation does not report it as drift and submissions see it.
 func (s *Service) recordOwnChange(ctx context.Context, tx Tx, r *Request, added bool) error {
 	raw, ok, err := tx.Setting(ctx, snapshotKey(r.RoleID))
 	if err != nil || !ok {
@@ -147,31 +159,31 @@ func (s *Service) recordOwnChange(ctx context.Context, tx Tx, r *Request, added 
 		return err
 	}
 	if added {
-		known[r.SubjectUUID] = Member{UUID: r.SubjectUUID, Email: r.SubjectEmail}
+		known[r.SubjectUUID] = RoleMember{MembershipID: r.MembershipID, Member: Member{UUID: r.SubjectUUID, Email: r.SubjectEmail}}
 	} else {
 		delete(known, r.SubjectUUID)
 	}
 	return putSnapshot(ctx, tx, r.RoleID, known)
 }
 
-func parseSnapshot(raw string) (map[string]Member, error) {
-	var list []Member
+func parseSnapshot(raw string) (map[string]RoleMember, error) {
+	var list []RoleMember
 	if err := json.Unmarshal([]byte(raw), &list); err != nil {
 		return nil, fmt.Errorf("decode membership snapshot: %w", err)
 	}
-	out := make(map[string]Member, len(list))
+	out := make(map[string]RoleMember, len(list))
 	for _, m := range list {
 		out[m.UUID] = m
 	}
 	return out, nil
 }
 
-func putSnapshot(ctx context.Context, tx Tx, roleID string, members map[string]Member) error {
-	list := make([]Member, 0, len(members))
+func putSnapshot(ctx context.Context, tx Tx, roleID string, members map[string]RoleMember) error {
+	list := make([]RoleMember, 0, len(members))
 	for _, m := range members {
 		list = append(list, m)
 	}
-	sortMembers(list)
+	sort.Slice(list, func(i, j int) bool { return list[i].UUID < list[j].UUID })
 	b, err := json.Marshal(list)
 	if err != nil {
 		return err
@@ -189,4 +201,24 @@ func memberEmails(ms []Member) []string {
 		out = append(out, m.Email)
 	}
 	return out
+}
+
+// mirrorMember looks userUUID up in the local mirror of the role's
+// memberships (the reconciliation snapshot, kept fresh by the bot's own
+// changes): known is false when the role has no mirror yet.
+func (s *Service) mirrorMember(ctx context.Context, roleID, userUUID string) (m RoleMember, member, known bool, err error) {
+	err = s.store.View(ctx, func(ctx context.Context, tx Tx) error {
+		raw, ok, err := tx.Setting(ctx, snapshotKey(roleID))
+		if err != nil || !ok {
+			return err
+		}
+		members, err := parseSnapshot(raw)
+		if err != nil {
+			return err
+		}
+		known = true
+		m, member = members[userUUID]
+		return nil
+	})
+	return m, member, known, err
 }

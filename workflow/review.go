@@ -332,18 +332,24 @@ func (v *Reviews) start(ctx context.Context, role Role, actor, trigger string) (
 }
 
 // members reads the role's members for a review, with last login and 2FA
-// when the directory can tell.
+// when the directory can tell (else from the role list, without them). A
+// review reads whole lists: background work, after people's requests.
 func (v *Reviews) members(ctx context.Context, roleID string) ([]ReviewMember, error) {
+	ctx = WithPriority(ctx, PriorityBackground)
 	if rd, ok := v.s.dir.(ReviewDirectory); ok {
 		return rd.RoleMembersDetailed(ctx, roleID)
 	}
-	plain, err := v.s.dir.RoleMembers(ctx, roleID)
+	roles, err := v.s.dir.Roles(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]ReviewMember, len(plain))
-	for i, m := range plain {
-		out[i] = ReviewMember{RoleMember: m}
+	i := slices.IndexFunc(roles, func(r Role) bool { return r.ID == roleID })
+	if i < 0 {
+		return nil, nil
+	}
+	out := make([]ReviewMember, len(roles[i].MemberList))
+	for j, m := range roles[i].MemberList {
+		out[j] = ReviewMember{RoleMember: m}
 	}
 	return out, nil
 }

@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -9,22 +10,54 @@ import (
 	"time"
 )
 
-// Roles lists PostHog's roles, sorted by name, reusing a recent answer.
+// Roles lists PostHog's roles, sorted by name. It answers from a cache that
+// is refreshed in the background once older than RoleCacheTTL, so opening the
+// request modal costs no PostHog call but the first.
 func (s *Service) Roles(ctx context.Context) ([]Role, error) {
-	return s.rolesList(ctx, false)
+	return s.rolesList(WithPriority(ctx, PriorityInteractive), false)
 }
 
+// rolesList returns the cached roles (refreshing a stale cache in the
+// background) or, when fresh or there is no cache yet, asks PostHog.
 func (s *Service) rolesList(ctx context.Context, fresh bool) ([]Role, error) {
+	if !fresh {
+		s.rolesMu.Lock()
+		roles, stale := s.roles, s.Now().Sub(s.rolesFetched) >= s.cfg.RoleCacheTTL
+		if roles != nil && stale && !s.rolesRefreshing {
+			s.rolesRefreshing = true
+			go s.refreshRoles()
+		}
+		s.rolesMu.Unlock()
+		if roles != nil {
+			return roles, nil
+		}
+	}
+	return s.fetchRoles(ctx, !fresh)
+}
+
+// refreshRoles renews the role cache in the background.
+func (s *Service) refreshRoles() {
+	ctx, cancel := context.WithTimeout(WithPriority(context.Background(), PriorityBackground), time.Minute)
+	defer cancel()
+	if _, err := s.fetchRoles(ctx, true); err != nil {
+		s.log.Debug().Err(err).Msg("refreshing the role cache")
+	}
+	s.rolesMu.Lock()
+	s.rolesRefreshing = false
+	s.rolesMu.Unlock()
+}
+
+// fetchRoles lists the roles and caches them. When PostHog fails and
+// allowStale is set it answers from the cache: an old list still lets people
+// pick, and execution checks with PostHog anyway.
+func (s *Service) fetchRoles(ctx context.Context, allowStale bool) ([]Role, error) {
+	s.fetchMu.Lock()
+	defer s.fetchMu.Unlock()
+	roles, err := s.dir.Roles(ctx)
 	s.rolesMu.Lock()
 	defer s.rolesMu.Unlock()
-	if !fresh && s.roles != nil && s.Now().Sub(s.rolesFetched) < s.cfg.RoleCacheTTL {
-		return s.roles, nil
-	}
-	roles, err := s.dir.Roles(ctx)
 	if err != nil {
-		if s.roles != nil {
-			// PostHog is down: an old list still lets people pick; execution
-			// checks again anyway.
+		if s.roles != nil && allowStale {
 			s.log.Warn().Err(err).Msg("listing PostHog roles failed; using the cached list")
 			return s.roles, nil
 		}
@@ -38,6 +71,9 @@ func (s *Service) rolesList(ctx context.Context, fresh bool) ([]Role, error) {
 // ResolveRole finds a role by id or by name (case-insensitive). The error is
 // an EINVALID on field "role" when there is no such role.
 func (s *Service) ResolveRole(ctx context.Context, nameOrID string) (Role, error) {
+	if _, set := ctx.Value(priorityKey{}).(Priority); !set {
+		ctx = WithPriority(ctx, PriorityInteractive)
+	}
 	want := strings.TrimSpace(nameOrID)
 	if want == "" {
 		return Role{}, FieldErrorf("role", "Pick a role.")
@@ -200,6 +236,12 @@ func (s *Service) DurationChoices(role Role) []time.Duration {
 
 // directoryError maps a PostHog failure met while serving a person.
 func directoryError(doing string, err error) error {
+	var temp *TemporaryError
+	if errors.As(err, &temp) && temp.Busy {
+		wait := max(temp.RetryAfter.Round(time.Second), time.Second)
+		return &Error{Code: EUNAVAILABLE, Message: fmt.Sprintf("accessbot is busy right now (it is pacing its calls to PostHog). Please try again in %s.", wait),
+			Err: fmt.Errorf("%s: %w", doing, err)}
+	}
 	if IsTemporary(err) {
 		return &Error{Code: EUNAVAILABLE, Message: "PostHog is not answering right now. Please try again in a minute.", Err: fmt.Errorf("%s: %w", doing, err)}
 	}

@@ -17,6 +17,11 @@ func (s *Service) RunScheduler(ctx context.Context, interval, reconcileInterval 
 		t := time.NewTicker(reconcileInterval)
 		defer t.Stop()
 		reconcile = t.C
+		// A first pass at start builds the membership mirror submissions
+		// check against.
+		if err := s.Reconcile(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error().Err(err).Msg("reconciliation")
+		}
 	}
 	for {
 		select {

@@ -62,11 +62,14 @@ type Service struct {
 	log      zerolog.Logger
 	cfg      Config
 
-	wake chan struct{} // nudges idle workers when a job is written
+	wake       chan struct{} // nudges idle PostHog workers when a job is written
+	wakeNotify chan struct{} // nudges idle notification workers
 
-	rolesMu      sync.Mutex
-	roles        []Role
-	rolesFetched time.Time
+	rolesMu         sync.Mutex
+	roles           []Role
+	rolesFetched    time.Time
+	rolesRefreshing bool
+	fetchMu         sync.Mutex // one PostHog listing of roles at a time
 }
 
 // NewService checks cfg and returns a Service.
@@ -87,16 +90,17 @@ func NewService(cfg Config) (*Service, error) {
 	setDefault(&cfg.PollInterval, DefaultPollInterval)
 	setDefault(&cfg.RoleCacheTTL, DefaultRoleCacheTTL)
 	s := &Service{
-		store:    cfg.Store,
-		dir:      cfg.Directory,
-		users:    cfg.Users,
-		notifier: cfg.Notifier,
-		clock:    cfg.Clock,
-		policy:   cfg.Policy,
-		admins:   map[string]bool{},
-		log:      cfg.Logger,
-		cfg:      cfg,
-		wake:     make(chan struct{}, 1),
+		store:      cfg.Store,
+		dir:        cfg.Directory,
+		users:      cfg.Users,
+		notifier:   cfg.Notifier,
+		clock:      cfg.Clock,
+		policy:     cfg.Policy,
+		admins:     map[string]bool{},
+		log:        cfg.Logger,
+		cfg:        cfg,
+		wake:       make(chan struct{}, 1),
+		wakeNotify: make(chan struct{}, 1),
 	}
 	for _, a := range cfg.Admins {
 		if a = strings.TrimSpace(a); a != "" {
@@ -241,10 +245,12 @@ func (s *Service) enqueue(ctx context.Context, tx Tx, j *Job) error {
 	return nil
 }
 
-// nudge wakes an idle worker; called after a commit that wrote jobs.
+// nudge wakes idle workers; called after a commit that wrote jobs.
 func (s *Service) nudge() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
+	for _, ch := range []chan struct{}{s.wake, s.wakeNotify} {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
 	}
 }

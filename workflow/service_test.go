@@ -18,6 +18,10 @@ func TestCreateRequestValidation(t *testing.T) {
 	eachDB(t, func(t *testing.T, db *store.DB) {
 		h := newHarness(t, db)
 		h.ph.AddMembership(h.roles["Marketing"], h.uuids[alice])
+		// Membership checks answer from the mirror reconciliation keeps.
+		if err := h.svc.Reconcile(ctx); err != nil {
+			t.Fatal(err)
+		}
 		open := h.mustCreate("Finance", 0)
 		cases := []struct {
 			name      string

@@ -84,6 +84,8 @@ type Message struct {
 	Blocks  json.RawMessage // "[]" or null when none
 	Updates int             // how many times chat.update changed it
 	Deleted bool
+	Posted  time.Time // when it was posted
+	Edited  time.Time // when chat.update last changed it (zero if never)
 }
 
 // Ephemeral is a message only one person saw: from chat.postEphemeral or a
@@ -96,6 +98,7 @@ type Ephemeral struct {
 	ResponseURL     string // set when it came through a response URL
 	ReplaceOriginal bool
 	TS              string
+	Posted          time.Time // when it was shown
 }
 
 // View is a modal or home tab the app opened, updated or published.
@@ -108,6 +111,12 @@ type View struct {
 	User            string          // who sees it
 	JSON            json.RawMessage // the view as the app sent it
 	Updates         int
+	// Closed is set when the person closed the modal or the app's answer
+	// to its submission cleared it (see AnswerSubmission, CloseView).
+	Closed bool
+	// Errors are the field errors the app answered a submission with,
+	// by block id, shown until the view changes.
+	Errors map[string]string
 }
 
 // File is an uploaded file.
@@ -120,6 +129,7 @@ type File struct {
 	Channels       []string
 	InitialComment string
 	Completed      bool
+	Posted         time.Time // when the upload was completed
 }
 
 type fault struct {
@@ -677,7 +687,7 @@ func (s *Server) postMessage(p map[string]string) apiResult {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	m := &Message{Channel: channel, TS: s.nextTSLocked(), Text: p["text"], Blocks: blocks}
+	m := &Message{Channel: channel, TS: s.nextTSLocked(), Text: p["text"], Blocks: blocks, Posted: time.Now()}
 	s.messages = append(s.messages, m)
 	return ok(map[string]any{"channel": channel, "ts": m.TS, "message": messageJSON(m)})
 }
@@ -717,6 +727,7 @@ func (s *Server) updateMessage(p map[string]string) apiResult {
 		m.Blocks = blocks
 	}
 	m.Updates++
+	m.Edited = time.Now()
 	return ok(map[string]any{"channel": m.Channel, "ts": m.TS, "text": m.Text, "message": messageJSON(m)})
 }
 
@@ -744,7 +755,7 @@ func (s *Server) postEphemeral(p map[string]string) apiResult {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e := Ephemeral{Channel: p["channel"], User: p["user"], Text: p["text"], Blocks: blocks, TS: s.nextTSLocked()}
+	e := Ephemeral{Channel: p["channel"], User: p["user"], Text: p["text"], Blocks: blocks, TS: s.nextTSLocked(), Posted: time.Now()}
 	s.ephemerals = append(s.ephemerals, e)
 	return ok(map[string]any{"message_ts": e.TS})
 }
@@ -795,6 +806,7 @@ func (s *Server) addViewLocked(typ, user string, head viewHead, raw json.RawMess
 func (s *Server) replaceViewLocked(v *View, head viewHead, raw json.RawMessage) {
 	v.JSON, v.CallbackID, v.PrivateMetadata, v.Hash = raw, head.CallbackID, head.PrivateMetadata, s.nextIDLocked("h.")
 	v.Updates++
+	v.Errors = nil
 }
 
 func (s *Server) openView(p map[string]string) apiResult {
@@ -933,6 +945,7 @@ func (s *Server) completeUpload(p map[string]string) apiResult {
 			return fail("file_upload_size_mismatch")
 		}
 		f.Title, f.Channels, f.InitialComment, f.Completed = fr.Title, channels, p["initial_comment"], true
+		f.Posted = time.Now()
 		out = append(out, map[string]any{"id": f.ID, "title": f.Title})
 	}
 	return ok(map[string]any{"files": out})
@@ -977,7 +990,7 @@ func (s *Server) serveResponseURL(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e := Ephemeral{Channel: dest.channel, User: dest.user, Text: params["text"], Blocks: blocks, ResponseURL: u,
-		ReplaceOriginal: params["replace_original"] == "true", TS: s.nextTSLocked()}
+		ReplaceOriginal: params["replace_original"] == "true", TS: s.nextTSLocked(), Posted: time.Now()}
 	s.ephemerals = append(s.ephemerals, e)
 	_, _ = io.WriteString(w, "ok")
 }

@@ -31,7 +31,8 @@ type config struct {
 	LogFormat          string   `env:"ACCESSBOT_LOG_FORMAT" envDefault:"json"`
 
 	// Tuning beyond the contract; the defaults suit most installations.
-	PostHogRateLimit  float64       `env:"POSTHOG_RATE_LIMIT" envDefault:"1"` // requests per second
+	PostHogPerMinute  int           `env:"POSTHOG_REQUESTS_PER_MINUTE" envDefault:"450"` // PostHog allows 480 per key
+	PostHogPerHour    int           `env:"POSTHOG_REQUESTS_PER_HOUR" envDefault:"4500"`  // PostHog allows 4800 per key
 	Workers           int           `env:"ACCESSBOT_WORKERS" envDefault:"4"`
 	ShutdownTimeout   time.Duration `env:"ACCESSBOT_SHUTDOWN_TIMEOUT" envDefault:"25s"`
 	SchedulerInterval time.Duration `env:"ACCESSBOT_SCHEDULER_INTERVAL" envDefault:"30s"`
@@ -82,6 +83,10 @@ func (c config) validateServe() error {
 		return errors.New("POSTHOG_ORGANIZATION_ID is required (the organization id, or @current)")
 	case c.Workers < 1:
 		return fmt.Errorf("ACCESSBOT_WORKERS must be at least 1, got %d", c.Workers)
+	case c.PostHogPerMinute < 1 || c.PostHogPerMinute > 480:
+		return fmt.Errorf("POSTHOG_REQUESTS_PER_MINUTE must be between 1 and 480 (PostHog's limit per key), got %d", c.PostHogPerMinute)
+	case c.PostHogPerHour < 1 || c.PostHogPerHour > 4800:
+		return fmt.Errorf("POSTHOG_REQUESTS_PER_HOUR must be between 1 and 4800 (PostHog's limit per key), got %d", c.PostHogPerHour)
 	}
 	for name, raw := range map[string]string{"SLACK_API_URL": c.SlackAPIURL, "POSTHOG_HOST": c.PostHogHost} {
 		if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -10,8 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -19,8 +17,6 @@ import (
 
 	"github.com/accessbot/accessbot/bot/slacktest"
 	"github.com/accessbot/accessbot/bot/views"
-	"github.com/accessbot/accessbot/posthog/posthogtest"
-	"github.com/accessbot/accessbot/store"
 	"github.com/accessbot/accessbot/workflow"
 )
 
@@ -81,126 +77,43 @@ func runDemo(ctx context.Context, c *cli, args []string) int {
 	return 0
 }
 
-// demo is a running accessbot against fakes.
+// demo is a running accessbot against fakes, and the scenario's progress.
 type demo struct {
-	out     io.Writer
-	slack   *slacktest.Server
-	ph      *posthogtest.Server
-	base    string // the service's URL
-	secret  string
-	token   string // audit token
-	dbURL   string
-	db      *store.DB // a reader of the service's database, to check states
-	roles   map[string]string
-	uuids   map[string]string
-	names   map[string]string // Slack id → name
-	logs    *syncBuffer
-	stop    context.CancelFunc
-	stopped chan error
-	dir     string
-	keepDir bool
-	step    int
+	*fakeStack
+	out  io.Writer
+	step int
+}
+
+// demoSeed is the demo's cast, roles and policy.
+func demoSeed() fakeSeed {
+	return fakeSeed{
+		people: []fakePerson{
+			{demoAlice, "alice", "Alice", "Nguyen"}, {demoBob, "bob", "Bob", "Okafor"},
+			{demoCarol, "carol", "Carol", "Schmidt"}, {demoDave, "dave", "Dave", "Silva"}, {demoAdmin, "admin", "Ada", "Admin"},
+		},
+		roles:     []string{"Engineering", "Finance", "Incident Response", "Viewer"},
+		policy:    demoPolicy,
+		admins:    []string{demoAdmin},
+		channel:   demoChan,
+		scheduler: 250 * time.Millisecond,
+	}
 }
 
 func startDemo(ctx context.Context, c *cli, keep string, verbose bool) (*demo, error) {
-	d := &demo{out: c.stdout, slack: slacktest.NewServer(), ph: posthogtest.NewServer(),
-		secret: randomHex(16), token: randomHex(16), roles: map[string]string{}, uuids: map[string]string{}, names: map[string]string{},
-		logs: &syncBuffer{}, stopped: make(chan error, 1)}
-	people := []struct{ id, name, first, last string }{
-		{demoAlice, "alice", "Alice", "Nguyen"}, {demoBob, "bob", "Bob", "Okafor"},
-		{demoCarol, "carol", "Carol", "Schmidt"}, {demoDave, "dave", "Dave", "Silva"}, {demoAdmin, "admin", "Ada", "Admin"},
-	}
-	for _, p := range people {
-		email := p.name + "@example.com"
-		d.slack.AddUser(p.id, p.name, email)
-		d.names[p.id] = p.name
-		d.uuids[p.id] = d.ph.AddUser(email, p.first, p.last).UUID
-	}
-	for _, name := range []string{"Engineering", "Finance", "Incident Response", "Viewer"} {
-		d.roles[name] = d.ph.AddRole(name).ID
-	}
-	d.seedReview()
-
-	var err error
-	d.dir, d.keepDir = keep, keep != ""
-	if d.dir == "" {
-		if d.dir, err = os.MkdirTemp("", "accessbot-demo-"); err != nil {
-			return nil, err
-		}
-	} else if err := os.MkdirAll(d.dir, 0o755); err != nil {
-		return nil, err
-	}
-	policyPath := filepath.Join(d.dir, "policy.yaml")
-	if err := os.WriteFile(policyPath, []byte(demoPolicy), 0o600); err != nil {
-		return nil, err
-	}
-	d.dbURL = "sqlite:" + filepath.Join(d.dir, "accessbot-demo.db")
-
-	cfg, err := loadConfig(nil)
-	if err != nil {
-		return nil, err
-	}
-	cfg.Listen = "127.0.0.1:0"
-	cfg.DatabaseURL = d.dbURL
-	cfg.SlackBotToken = "xoxb-demo"
-	cfg.SlackSigningSecret = d.secret
-	cfg.SlackAPIURL = d.slack.URL() + "/api/"
-	cfg.PostHogHost = d.ph.URL()
-	cfg.PostHogAPIKey = d.ph.APIKey()
-	cfg.PostHogOrgID = "@current"
-	cfg.PostHogRateLimit = 50
-	cfg.PolicyFile = policyPath
-	cfg.Admins = []string{demoAdmin}
-	cfg.AuditToken = d.token
-	cfg.ApprovalsChannel = demoChan
-	cfg.SchedulerInterval = 250 * time.Millisecond
-	cfg.ReconcileInterval = 0
-	cfg.ShutdownTimeout = 5 * time.Second
-	if err := cfg.validateServe(); err != nil {
-		return nil, err
-	}
-	var logOut io.Writer = d.logs
+	var logOut io.Writer
 	if verbose {
-		logOut = io.MultiWriter(d.logs, c.stderr)
+		logOut = c.stderr
 	}
-	log, err := newLogger(logOut, "info", "console")
+	f, err := startFakeStack(ctx, demoSeed(), keep, logOut)
 	if err != nil {
 		return nil, err
 	}
-	a, err := newApp(ctx, cfg, log)
-	if err != nil {
-		return nil, err
-	}
-	if d.db, err = store.Open(ctx, d.dbURL); err != nil {
-		return nil, err
-	}
-	runCtx, stop := context.WithCancel(ctx)
-	d.stop = stop
-	go func() { d.stopped <- a.run(runCtx) }()
-	select {
-	case addr := <-a.ready:
-		d.base = "http://" + addr
-	case err := <-d.stopped:
-		return nil, fmt.Errorf("service stopped at start: %v", err)
-	}
+	d := &demo{fakeStack: f, out: c.stdout}
+	d.seedReview()
 	fmt.Fprintf(d.out, "accessbot demo — the real service at %s, a fake Slack at %s, a fake PostHog at %s\n",
 		d.base, d.slack.URL(), d.ph.URL())
 	fmt.Fprintf(d.out, "PostHog roles: Engineering, Finance, Incident Response, Viewer. Owners (policy.yaml): Engineering → bob, Finance → carol.\n")
 	return d, nil
-}
-
-func (d *demo) close() {
-	d.stop()
-	select {
-	case <-d.stopped:
-	case <-time.After(10 * time.Second):
-	}
-	d.db.Close()
-	d.slack.Close()
-	d.ph.Close()
-	if !d.keepDir {
-		os.RemoveAll(d.dir)
-	}
 }
 
 // play is the scenario. Each step checks what a person would see.

@@ -36,6 +36,7 @@ var commands = []command{
 	{"migrate", "apply database migrations and exit", runMigrate},
 	{"audit", "export or verify the audit log (audit export | audit verify)", runAudit},
 	{"demo", "run the whole flow against in-process fake Slack and PostHog", runDemo},
+	{"sandbox", "a web page to click through the bot as any seeded user (fake Slack and PostHog)", runSandbox},
 	{"version", "print the version", runVersion},
 }
 

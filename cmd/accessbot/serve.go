@@ -55,7 +55,8 @@ type app struct {
 	metrics *metrics
 	handler http.Handler
 
-	ready chan string // receives the listen address once serving
+	preflight *preflight
+	ready     chan string // receives the listen address once serving
 }
 
 // newApp builds the service from cfg: opens and migrates the database,
@@ -85,16 +86,40 @@ func newApp(ctx context.Context, cfg config, log zerolog.Logger) (*app, error) {
 	}
 	m := newMetrics(db)
 
-	ph, err := posthog.NewClient(cfg.PostHogHost, cfg.PostHogAPIKey, cfg.PostHogOrgID,
-		posthog.WithRateLimit(cfg.PostHogRateLimit, 10),
-		posthog.WithUserAgent("accessbot/"+buildVersion()),
+	phOpts := []posthog.Option{
+		posthog.WithRateLimit(cfg.PostHogPerMinute, cfg.PostHogPerHour),
+		posthog.WithUserAgent("accessbot/" + buildVersion()),
 		posthog.WithLogger(log.With().Str("component", "posthog").Logger()),
-		posthog.WithObserver(m.observePostHog))
+		posthog.WithObserver(m.observePostHog),
+	}
+	ph, err := posthog.NewClient(cfg.PostHogHost, cfg.PostHogAPIKey, cfg.PostHogOrgID, phOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("POSTHOG_HOST: %w", err)
 	}
-	if err := checkPostHog(ctx, ph, log); err != nil {
-		return nil, err
+	pf := &preflight{ph: ph, log: log}
+	if ph.OrganizationID() == posthog.CurrentOrganization {
+		// @current follows the key owner's last-used organization: resolve
+		// it now and pin the id before anything reads or writes.
+		log.Warn().Msg("POSTHOG_ORGANIZATION_ID=@current: resolving it once and pinning the id; set the organization's id explicitly")
+		if err := pf.await(ctx); err != nil {
+			return nil, err
+		}
+		phOpts = append(phOpts, posthog.WithBudget(ph.Budget()))
+		if ph, err = posthog.NewClient(cfg.PostHogHost, cfg.PostHogAPIKey, pf.org.ID, phOpts...); err != nil {
+			return nil, err
+		}
+		pf.ph = ph
+	} else {
+		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		err := pf.run(pctx)
+		cancel()
+		var failure *preflightFailure
+		switch {
+		case errors.As(err, &failure):
+			return nil, err
+		case err != nil:
+			log.Warn().Err(err).Msg("PostHog is not reachable at start; serving, not ready, and retrying the preflight before executing anything")
+		}
 	}
 
 	dir := posthogdir.New(ph)
@@ -133,33 +158,23 @@ func newApp(ctx context.Context, cfg config, log zerolog.Logger) (*app, error) {
 
 	r := mux.NewRouter()
 	b.Routes(r)
-	operatorRoutes(r, db, m, svc, cfg.AuditToken, log)
+	operatorRoutes(r, readyChecks{db, pf}, m, svc, cfg.AuditToken, log)
 	ok = true
-	return &app{cfg: cfg, log: log, db: db, svc: svc, bot: b, metrics: m, handler: recoverer(log, r),
+	return &app{cfg: cfg, log: log, db: db, svc: svc, bot: b, metrics: m, handler: recoverer(log, r), preflight: pf,
 		ready: make(chan string, 1)}, nil
 }
 
-// checkPostHog reads the organization once so a wrong key, scope or
-// organization id stops start-up with a clear line. PostHog being down
-// does not: requests wait in the queue until it is back.
-func checkPostHog(ctx context.Context, ph *posthog.Client, log zerolog.Logger) error {
-	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	org, err := ph.Organizations.Get(ctx, "")
-	switch {
-	case err == nil:
-		log.Info().Str("organization", org.Name).Str("organization_id", org.ID).Msg("PostHog organization checked")
-		return nil
-	case posthog.IsAuth(err):
-		return fmt.Errorf("POSTHOG_PERSONAL_API_KEY was refused by PostHog (%v); it needs the scopes organization:read, organization:write and organization_member:read", err)
-	case posthog.IsNotFound(err):
-		return fmt.Errorf("POSTHOG_ORGANIZATION_ID: PostHog has no such organization for this key (%v)", err)
-	case posthog.IsTemporary(err):
-		log.Warn().Err(err).Msg("PostHog is not reachable at start; continuing, requests will wait for it")
-		return nil
-	default:
-		return fmt.Errorf("checking PostHog at POSTHOG_HOST: %w", err)
+// readyChecks is readiness: the database, then the PostHog preflight.
+type readyChecks struct {
+	db readiness
+	pf *preflight
+}
+
+func (c readyChecks) Ready(ctx context.Context) error {
+	if err := c.db.Ready(ctx); err != nil {
+		return err
 	}
+	return c.pf.Ready()
 }
 
 // bindPolicy binds the policy's roles to PostHog role ids: a role PostHog
@@ -211,11 +226,24 @@ func (a *app) run(ctx context.Context) error {
 			errc <- fmt.Errorf("http server: %w", err)
 		}
 	}()
-	wg.Add(2)
-	go func() { defer wg.Done(); a.svc.RunWorkers(workCtx, a.cfg.Workers, a.cfg.ShutdownTimeout/2) }()
+	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		a.svc.RunScheduler(workCtx, a.cfg.SchedulerInterval, a.cfg.ReconcileInterval)
+		// Nothing acts on PostHog before the preflight passed.
+		if !a.preflight.Passed() {
+			if err := a.preflight.await(workCtx); err != nil {
+				if workCtx.Err() == nil {
+					errc <- err
+				}
+				return
+			}
+		}
+		wg.Add(2)
+		go func() { defer wg.Done(); a.svc.RunWorkers(workCtx, a.cfg.Workers, a.cfg.ShutdownTimeout/2) }()
+		go func() {
+			defer wg.Done()
+			a.svc.RunScheduler(workCtx, a.cfg.SchedulerInterval, a.cfg.ReconcileInterval)
+		}()
 	}()
 	socketDone := make(chan struct{})
 	if a.cfg.SlackAppToken != "" {

@@ -66,7 +66,6 @@ func (w *world) env(port int) []string {
 		"POSTHOG_HOST=" + w.ph.URL(),
 		"POSTHOG_PERSONAL_API_KEY=" + w.ph.APIKey(),
 		"POSTHOG_ORGANIZATION_ID=" + w.ph.OrganizationID(),
-		"POSTHOG_RATE_LIMIT=50",
 		"ACCESSBOT_POLICY_FILE=" + filepath.Join(w.dir, "policy.yaml"),
 		"ACCESSBOT_AUDIT_TOKEN=" + e2eToken,
 		"ACCESSBOT_SHUTDOWN_TIMEOUT=3s",

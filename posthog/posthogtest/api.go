@@ -43,8 +43,8 @@ type reqCtx struct {
 }
 
 // api answers one request in PostHog's order: routing (404), authentication (401), action
-// support and scopes (403), organization (404), membership and level (403), throttling (429),
-// then the view.
+// support, the key's project and organization restrictions, and scopes (403), organization
+// (404), membership and level (403), throttling (429), then the view (validation: 400).
 func (s *Server) api(r *http.Request, body []byte) response {
 	segs := splitPath(r.URL.Path)
 	rt, ok := s.match(r.Method, segs)
@@ -58,12 +58,15 @@ func (s *Server) api(r *http.Request, body []byte) response {
 	if rt.noAPIKey {
 		return permissionDenied(DetailNoAPIKeyAccess)
 	}
+	if res := s.keyRestrictions(key, caller, rt, segs); res != nil {
+		return *res
+	}
 	if !hasScope(key.scopes, rt.scope) {
 		return missingScope(rt.scope)
 	}
 	c := &reqCtx{r: r, body: body, segs: segs, key: key, caller: caller}
 	if rt.org {
-		c.org = s.resolveOrg(segs[2])
+		c.org = s.resolveOrg(segs[2], caller)
 		if c.org == nil {
 			return notFound(DetailOrganizationNotFound)
 		}
@@ -151,6 +154,19 @@ func (s *Server) match(method string, segs []string) (route, bool) {
 		m = methods{
 			http.MethodGet: {scope: ScopeOrganizationMemberRead, org: true, handle: s.listMembers},
 		}
+	case rest[1] == "integrations" && len(rest) == 2:
+		m = methods{
+			http.MethodGet: {scope: ScopeOrganizationIntegrationRead, org: true, handle: s.listIntegrations},
+		}
+	case rest[1] == "integrations" && len(rest) == 3:
+		m = methods{
+			http.MethodGet:    {scope: ScopeOrganizationIntegrationRead, org: true, handle: s.getIntegration},
+			http.MethodDelete: {scope: ScopeOrganizationIntegrationWrite, org: true, minLevel: posthog.LevelAdmin, handle: s.deleteIntegration},
+		}
+	case rest[1] == "integrations" && len(rest) == 4 && rest[3] == "environment-mapping":
+		// A custom action with no API-key scope: every method is refused to personal API
+		// keys (routes with no methods fall through to that answer below).
+		m = methods{}
 	default:
 		return route{}, false
 	}
@@ -194,11 +210,53 @@ func hasScope(scopes []string, need string) bool {
 	return false
 }
 
-// resolveOrg maps "@current" to the organization and a UUID in any case to its
-// organization; anything else is unknown.
-func (s *Server) resolveOrg(ref string) *org {
+// keyRestrictions applies a key's scoped_teams and scoped_organizations as PostHog's
+// APIScopePermission does, after the action check and before the scopes: a key restricted
+// to projects is refused on every organization endpoint (the fake serves no project-based
+// ones), a key restricted to organizations on any other organization.
+func (s *Server) keyRestrictions(key *apiKey, caller *user, rt route, segs []string) *response {
+	if len(key.scopedTeams) > 0 {
+		res := permissionDenied(DetailScopedProjects)
+		return &res
+	}
+	if len(key.scopedOrgs) == 0 || !rt.org {
+		return nil
+	}
+	o := s.resolveOrg(segs[2], caller)
+	if o == nil {
+		res := notFound(DetailOrganizationNotFound)
+		return &res
+	}
+	for _, id := range key.scopedOrgs {
+		if norm, ok := parseUUID(id); ok && norm == o.id {
+			return nil
+		}
+	}
+	res := permissionDenied(ScopedOrganizationDetail(o.id))
+	return &res
+}
+
+// currentOrg returns the organization "@current" means for u: the one they last switched
+// to, or, when that is gone or they left it, the first they belong to (as PostHog's
+// User.organization falls back), remembered from then on. nil when they belong to none.
+func (s *Server) currentOrg(u *user) *org {
+	if o := s.orgs[u.currentOrg]; o != nil && s.memberOf(o.id, u.uuid) != nil {
+		return o
+	}
+	for _, o := range s.orgOrder {
+		if s.memberOf(o.id, u.uuid) != nil {
+			u.currentOrg = o.id
+			return o
+		}
+	}
+	return nil
+}
+
+// resolveOrg maps "@current" to the caller's current organization and a UUID in any case
+// to its organization; anything else is unknown.
+func (s *Server) resolveOrg(ref string, caller *user) *org {
 	if ref == posthog.CurrentOrganization {
-		return s.orgs[s.orgID]
+		return s.currentOrg(caller)
 	}
 	id, ok := parseUUID(ref)
 	if !ok {
@@ -219,44 +277,59 @@ func parseUUID(v string) (string, bool) {
 	return u.String(), true
 }
 
-// rateLimit applies the per-key minute and hour budgets. Like DRF, a throttled request does
-// not count against the budget.
+// rateLimit applies the per-key minute and hour budgets the way DRF's throttles do: each
+// window (BurstRateThrottle, SustainedRateThrottle) keeps its own history of the requests it
+// allowed, drops entries older than the window, and refuses when the history is full. Every
+// window is consulted, so a request refused by one is still recorded by another that let it
+// through (DRF's check_throttles does not stop at the first refusal). The wait is the
+// longest of the refusing windows' waits: window minus the age of its oldest entry.
 func (s *Server) rateLimit(key string) (time.Duration, bool) {
 	if s.rlPerMinute <= 0 && s.rlPerHour <= 0 {
 		return 0, false
 	}
-	now := time.Now()
-	hist := s.history[key]
-	for len(hist) > 0 && now.Sub(hist[0]) >= time.Hour {
-		hist = hist[1:]
-	}
+	now := s.clock()
 	var wait time.Duration
-	check := func(limit int, window time.Duration) {
-		if limit <= 0 {
-			return
+	limited := false
+	windows := []struct {
+		name   string
+		limit  int
+		window time.Duration
+	}{{"minute", s.rlPerMinute, time.Minute}, {"hour", s.rlPerHour, time.Hour}}
+	for _, w := range windows {
+		if w.limit <= 0 {
+			continue
 		}
+		hk := key + "\x00" + w.name
+		hist := s.history[hk]
 		i := 0
-		for i < len(hist) && now.Sub(hist[i]) >= window {
+		for i < len(hist) && now.Sub(hist[i]) >= w.window {
 			i++
 		}
-		if len(hist)-i >= limit {
-			wait = max(wait, window-now.Sub(hist[len(hist)-limit]))
+		hist = hist[i:]
+		if len(hist) >= w.limit {
+			// DRF: remaining = duration - (now - oldest); available = limit - len + 1.
+			remaining := w.window - now.Sub(hist[0])
+			available := w.limit - len(hist) + 1
+			wait = max(wait, remaining/time.Duration(available))
+			limited = true
+		} else {
+			hist = append(hist, now)
 		}
+		s.history[hk] = hist
 	}
-	check(s.rlPerMinute, time.Minute)
-	check(s.rlPerHour, time.Hour)
-	if wait > 0 {
-		s.history[key] = hist
-		return wait, true
-	}
-	s.history[key] = append(hist, now)
-	return 0, false
+	return wait, limited
 }
 
 // paginate answers a list with DRF's LimitOffsetPagination: default limit 100, a bad or
 // non-positive limit falls back to 100, no maximum; next and previous are absolute URLs with
 // limit and offset replaced and the other parameters kept.
 func (s *Server) paginate(c *reqCtx, items []any) response {
+	return paginateFunc(s, c, items, func(v any) any { return v })
+}
+
+// paginateFunc is paginate over all, rendering only the items of the page: a page of a
+// 5,000-member role renders 100 memberships, not 5,000.
+func paginateFunc[T any](s *Server, c *reqCtx, all []T, render func(T) any) response {
 	q := c.r.URL.Query()
 	limit := defaultLimit
 	if v, err := strconv.Atoi(q.Get("limit")); err == nil && v > 0 {
@@ -266,9 +339,12 @@ func (s *Server) paginate(c *reqCtx, items []any) response {
 	if v, err := strconv.Atoi(q.Get("offset")); err == nil && v > 0 {
 		offset = v
 	}
-	count := len(items)
+	count := len(all)
 	start, end := min(offset, count), min(offset+limit, count)
-	p := wirePage{Count: count, Results: append([]any{}, items[start:end]...)}
+	p := wirePage{Count: count, Results: []any{}}
+	for _, v := range all[start:end] {
+		p.Results = append(p.Results, render(v))
+	}
 	if offset+limit < count {
 		p.Next = ptr(s.link(c.r, q, limit, offset+limit))
 	}
@@ -456,7 +532,9 @@ func (s *Server) createOrganization(c *reqCtx) response {
 		return *r
 	}
 	t := s.now()
-	s.members = append(s.members, &member{id: uuid.NewString(), orgID: o.id, userUUID: c.caller.uuid, level: posthog.LevelOwner, joinedAt: t, updatedAt: t})
+	s.addMember(o.id, c.caller.uuid, posthog.LevelOwner, t)
+	// PostHog switches its creator to the new organization: "@current" now means it.
+	c.caller.currentOrg = o.id
 	return jsonResponse(http.StatusCreated, s.orgJSON(o, c.caller.uuid))
 }
 
@@ -558,7 +636,13 @@ func (s *Server) deleteOrganization(c *reqCtx) response {
 			s.removeRole(r.id)
 		}
 	}
-	s.members = slices.DeleteFunc(s.members, func(m *member) bool { return m.orgID == id })
+	s.members = slices.DeleteFunc(s.members, func(m *member) bool {
+		if m.orgID == id {
+			delete(s.memberIdx, memberKey{m.orgID, m.userUUID})
+			return true
+		}
+		return false
+	})
 	s.orgOrder = slices.DeleteFunc(s.orgOrder, func(o *org) bool { return o.id == id })
 	delete(s.orgs, id)
 	return response{status: http.StatusNoContent}
@@ -589,11 +673,7 @@ func (s *Server) roleIn(o *org, ref string) *role {
 }
 
 func (s *Server) listRoles(c *reqCtx) response {
-	items := []any{}
-	for _, r := range s.orgRoles(c.org.id) {
-		items = append(items, s.roleJSON(r))
-	}
-	return s.paginate(c, items)
+	return paginateFunc(s, c, s.orgRoles(c.org.id), func(r *role) any { return s.roleJSON(r) })
 }
 
 // roleName validates a role name: required, trimmed, not blank, at most 200 characters,
@@ -700,14 +780,12 @@ func (s *Server) listMemberships(c *reqCtx) response {
 	if res != nil {
 		return *res
 	}
-	items := []any{}
+	var rms []*membership
 	if r := s.roles[roleID]; r != nil && r.orgID == c.org.id {
-		for _, rm := range s.roleMemberships(roleID) {
-			items = append(items, s.membershipJSON(rm))
-		}
+		rms = s.roleMemberships(roleID)
 	}
 	// An unknown role, or another organization's, is an empty list, not a 404.
-	return s.paginate(c, items)
+	return paginateFunc(s, c, rms, func(rm *membership) any { return s.membershipJSON(rm) })
 }
 
 func (s *Server) createMembership(c *reqCtx) response {
@@ -972,17 +1050,108 @@ func (s *Server) lookupRef(c *reqCtx) response {
 
 // ---- members ----
 
-// listMembers lists active members; email= is an exact, case-sensitive match.
+// maxSearchLen is the longest search= PostHog's members list accepts.
+const maxSearchLen = 200
+
+// listMembers lists active members, newest first unless order=joined_at. Filters: email= is
+// an exact, case-sensitive match; search= a case-insensitive substring of first name, last
+// name or email; updated_after= keeps members updated strictly after that time. Empty values
+// do not filter, as with django-filter.
 func (s *Server) listMembers(c *reqCtx) response {
 	q := c.r.URL.Query()
-	email := q.Get("email") // an empty value does not filter, as with django-filter
-	filter := email != ""
-	items := []any{}
-	for _, m := range s.activeMembers(c.org.id) {
-		if filter && s.users[m.userUUID].email != email {
+	email := q.Get("email")
+	search := strings.TrimSpace(q.Get("search"))
+	if utf8.RuneCountInString(search) > maxSearchLen {
+		return validation("max_length", fmt.Sprintf("Ensure this field has no more than %d characters.", maxSearchLen), "search")
+	}
+	var updatedAfter time.Time
+	if v := q.Get("updated_after"); v != "" {
+		t, err := parseTime(v)
+		if err != nil {
+			return validation("invalid", "Enter a valid date/time.", "updated_after")
+		}
+		updatedAfter = t
+	}
+	needle := strings.ToLower(search)
+	members := s.activeMembers(c.org.id)
+	if q.Get("order") != "joined_at" {
+		slices.Reverse(members) // -joined_at, PostHog's default
+	}
+	var matched []*member
+	for _, m := range members {
+		u := s.users[m.userUUID]
+		if email != "" && u.email != email {
 			continue
 		}
-		items = append(items, s.memberJSON(m))
+		if needle != "" && !strings.Contains(strings.ToLower(u.first), needle) &&
+			!strings.Contains(strings.ToLower(u.last), needle) && !strings.Contains(strings.ToLower(u.email), needle) {
+			continue
+		}
+		if !updatedAfter.IsZero() && !m.updatedAt.After(updatedAfter) {
+			continue
+		}
+		matched = append(matched, m)
+	}
+	return paginateFunc(s, c, matched, func(m *member) any { return s.memberJSON(m) })
+}
+
+// parseTime accepts the ISO 8601 forms Django's DateTimeField does: with or without a zone
+// (UTC assumed), a date alone at midnight.
+func parseTime(v string) (time.Time, error) {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999Z07:00", "2006-01-02 15:04:05.999999999", "2006-01-02"} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("invalid time %q", v)
+}
+
+// ---- organization integrations ----
+
+func (s *Server) orgIntegrations(orgID string) []*integration {
+	var out []*integration
+	for _, x := range s.integs {
+		if x.orgID == orgID {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func (s *Server) listIntegrations(c *reqCtx) response {
+	items := []any{}
+	for _, x := range s.orgIntegrations(c.org.id) {
+		items = append(items, s.integrationJSON(x))
 	}
 	return s.paginate(c, items)
+}
+
+func (s *Server) integrationIn(c *reqCtx) *integration {
+	id, ok := parseUUID(c.segs[4])
+	if !ok {
+		return nil
+	}
+	for _, x := range s.orgIntegrations(c.org.id) {
+		if x.id == id {
+			return x
+		}
+	}
+	return nil
+}
+
+func (s *Server) getIntegration(c *reqCtx) response {
+	x := s.integrationIn(c)
+	if x == nil {
+		return notFound(DetailNotFound)
+	}
+	return jsonResponse(http.StatusOK, s.integrationJSON(x))
+}
+
+func (s *Server) deleteIntegration(c *reqCtx) response {
+	x := s.integrationIn(c)
+	if x == nil {
+		return notFound(DetailNotFound)
+	}
+	s.integs = slices.DeleteFunc(s.integs, func(y *integration) bool { return y == x })
+	return response{status: http.StatusNoContent}
 }

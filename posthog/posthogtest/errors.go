@@ -30,7 +30,15 @@ const (
 	DetailRefSlugExists        = "A role external reference with this provider, organization, and role slug already exists."
 	DetailRefRoleIDExists      = "A role external reference with this provider, organization, and role ID already exists."
 	DetailLookupNeedsRole      = "Either provider_role_slug or provider_role_id must be provided."
+	DetailScopedProjects       = "API keys with scoped projects are only supported on project-based endpoints."
+	DetailServiceUnavailable   = "Service temporarily unavailable, try again later."
 )
+
+// ScopedOrganizationDetail is PostHog's 403 detail for a key restricted to other
+// organizations than orgID.
+func ScopedOrganizationDetail(orgID string) string {
+	return fmt.Sprintf("API key does not have access to the requested organization: ID %s.", orgID)
+}
 
 // Error is PostHog's error body: one error, {"type","code","detail","attr"}.
 type Error struct {
@@ -97,6 +105,15 @@ func throttled(wait time.Duration) response {
 		secs = 0
 	}
 	r := errorResponse(http.StatusTooManyRequests, "throttled_error", "throttled", ThrottledDetail(secs), "")
+	r.header.Set("Retry-After", strconv.Itoa(secs))
+	return r
+}
+
+// unavailable is PostHog's answer to a transient database error: 503 with Retry-After
+// (rounded up to whole seconds, at least 1) and a JSON server_error body.
+func unavailable(retryAfter time.Duration) response {
+	secs := max(int(math.Ceil(retryAfter.Seconds())), 1)
+	r := errorResponse(http.StatusServiceUnavailable, "server_error", "service_unavailable", DetailServiceUnavailable, "")
 	r.header.Set("Retry-After", strconv.Itoa(secs))
 	return r
 }

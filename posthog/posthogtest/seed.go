@@ -51,19 +51,141 @@ func (s *Server) DeactivateUser(userUUID string) {
 	s.mustUser(userUUID).active = false
 }
 
-// SetLastLogin sets a user's last_login as shown in the members list.
+// SetLastLogin sets a user's last_login as shown in the members list; the zero time sets it
+// back to null (never logged in).
 func (s *Server) SetLastLogin(userUUID string, t time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	u := s.mustUser(userUUID)
+	if t.IsZero() {
+		u.lastLogin = nil
+		return
+	}
 	t = t.UTC().Truncate(time.Microsecond)
-	s.mustUser(userUUID).lastLogin = &t
+	u.lastLogin = &t
 }
 
-// SetTwoFactor sets a user's is_2fa_enabled as the members list shows it.
+// SetTwoFactor sets a user's is_2fa_enabled as shown in the members list.
 func (s *Server) SetTwoFactor(userUUID string, enabled bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.mustUser(userUUID).twoFactor = enabled
+	s.mustUser(userUUID).is2FA = enabled
+}
+
+// SetSocialAuth sets a user's has_social_auth as shown in the members list.
+func (s *Server) SetSocialAuth(userUUID string, has bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mustUser(userUUID).hasSocialAuth = has
+}
+
+// SetCurrentOrganization switches the main key's owner to orgID, as choosing another
+// organization in PostHog's UI does: from then on "@current" means orgID for their key.
+// PostHog only lets people switch to organizations they belong to, so the owner joins orgID
+// (at their level in the main organization) if they are not a member yet. It panics for an
+// unknown organization.
+func (s *Server) SetCurrentOrganization(orgID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id, _ := parseUUID(orgID)
+	if s.orgs[id] == nil {
+		panic(fmt.Sprintf("posthogtest: SetCurrentOrganization: unknown organization %q", orgID))
+	}
+	owner := s.users[s.keys[s.apiKey].userUUID]
+	if s.memberOf(id, owner.uuid) == nil {
+		level := posthog.LevelMember
+		if m := s.memberOf(s.orgID, owner.uuid); m != nil {
+			level = m.level
+		}
+		t := s.now()
+		s.addMember(id, owner.uuid, level, t)
+	}
+	owner.currentOrg = id
+}
+
+// CurrentOrganizationID returns the organization "@current" means for the main key now.
+func (s *Server) CurrentOrganizationID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if o := s.currentOrg(s.users[s.keys[s.apiKey].userUUID]); o != nil {
+		return o.id
+	}
+	return ""
+}
+
+// SetProductFeatures replaces the organization's available_product_features (none: a plan
+// without any, e.g. without role-based access).
+func (s *Server) SetProductFeatures(features ...ProductFeature) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.orgs[s.orgID].features = append([]ProductFeature{}, features...)
+}
+
+// SetRoleBasedAccess adds or removes FeatureRoleBasedAccess in the organization's
+// available_product_features, as a plan change would. Without it PostHog still accepts
+// role memberships (201) but ignores them when it decides access.
+func (s *Server) SetRoleBasedAccess(available bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.orgs[s.orgID]
+	o.features = slices.DeleteFunc(o.features, func(f ProductFeature) bool { return f.Key == FeatureRoleBasedAccess })
+	if available {
+		o.features = append(o.features, DefaultProductFeatures[0])
+	}
+}
+
+// SetKeyScopedProjects restricts an API key to these project ids (none: unrestricted); see
+// [WithKeyScopedProjects]. It panics for an unknown key.
+func (s *Server) SetKeyScopedProjects(key string, teamIDs ...int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mustKey(key).scopedTeams = slices.Clone(teamIDs)
+}
+
+// SetKeyScopedOrganizations restricts an API key to these organization ids (none:
+// unrestricted); see [WithKeyScopedOrganizations]. It panics for an unknown key.
+func (s *Server) SetKeyScopedOrganizations(key string, orgIDs ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mustKey(key).scopedOrgs = slices.Clone(orgIDs)
+}
+
+// SetKeyScopes replaces an API key's scopes. It panics for an unknown key.
+func (s *Server) SetKeyScopes(key string, scopes ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mustKey(key).scopes = slices.Clone(scopes)
+}
+
+func (s *Server) mustKey(key string) *apiKey {
+	k := s.keys[key]
+	if k == nil {
+		panic("posthogtest: unknown API key")
+	}
+	return k
+}
+
+// AddIntegration adds an organization-level integration (as an installation flow such as
+// Vercel's would) created by the main key's owner, and returns it as the API shows it.
+// integrationID "" is null.
+func (s *Server) AddIntegration(kind, integrationID string, config map[string]any) posthog.OrganizationIntegration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.now()
+	x := &integration{
+		id:        uuid.NewString(),
+		orgID:     s.orgID,
+		kind:      kind,
+		config:    config,
+		createdAt: t,
+		updatedAt: t,
+		createdBy: s.keys[s.apiKey].userUUID,
+	}
+	if integrationID != "" {
+		x.integrationID = &integrationID
+	}
+	s.integs = append(s.integs, x)
+	return convert[posthog.OrganizationIntegration](s.integrationJSON(x))
 }
 
 // AddAPIKey creates another personal API key, owned by a new user who is a member of the
@@ -262,6 +384,15 @@ func (s *Server) FailNext(n int, status int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.failN, s.failStatus = n, status
+}
+
+// UnavailableNext makes the next n requests answer as PostHog does on a transient database
+// error: 503 with Retry-After (retryAfter rounded up to whole seconds, at least 1) and a JSON
+// server_error body. Nothing is applied.
+func (s *Server) UnavailableNext(n int, retryAfter time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.unavailN, s.unavailAfter = n, retryAfter
 }
 
 // ThrottleNext makes the next n requests answer 429 with Retry-After (retryAfter rounded up

@@ -6,11 +6,18 @@
 // organization, membership, organization level, throttling), and limit/offset pagination
 // with absolute next/previous links.
 //
+// Like PostHog it knows keys' scopes and their owners' organization levels, keys restricted
+// to projects or organizations ([WithKeyScopedProjects], [WithKeyScopedOrganizations]), the
+// plan's available_product_features ([WithoutRoleBasedAccess]), "@current" as the key
+// owner's current organization ([Server.SetCurrentOrganization]), the members list's order
+// (newest first) and filters (email=, search=, updated_after=), organization integrations,
+// and the per-key minute and hour throttle windows ([WithRateLimit]).
+//
 // Besides serving the API it can be seeded from code ([Server.AddUser], [Server.AddRole],
-// [Server.AddMembership]), inspected ([Server.Memberships], [Server.HasMember],
-// [Server.Calls]) and told to misbehave ([Server.FailNext], [Server.ThrottleNext],
-// [Server.SetLatency], [Server.ApplyThenTimeoutNext], [Server.ApplyThenDropNext]).
-// It is safe for concurrent use.
+// [Server.AddMembership], [Server.AddIntegration]), inspected ([Server.Memberships],
+// [Server.HasMember], [Server.Calls]) and told to misbehave ([Server.FailNext],
+// [Server.UnavailableNext], [Server.ThrottleNext], [Server.SetLatency],
+// [Server.ApplyThenTimeoutNext], [Server.ApplyThenDropNext]). It is safe for concurrent use.
 package posthogtest
 
 import (
@@ -34,10 +41,30 @@ import (
 
 // Scopes PostHog personal API keys may carry that this fake checks.
 const (
-	ScopeOrganizationRead       = "organization:read"
-	ScopeOrganizationWrite      = "organization:write"
-	ScopeOrganizationMemberRead = "organization_member:read"
+	ScopeOrganizationRead            = "organization:read"
+	ScopeOrganizationWrite           = "organization:write"
+	ScopeOrganizationMemberRead      = "organization_member:read"
+	ScopeOrganizationIntegrationRead = "organization_integration:read"
+	// ScopeOrganizationIntegrationWrite is needed to delete an organization integration.
+	ScopeOrganizationIntegrationWrite = "organization_integration:write"
 )
+
+// Product features PostHog lists in an organization's available_product_features.
+const (
+	// FeatureRoleBasedAccess is the plan feature without which PostHog ignores role
+	// memberships when it decides access (the membership endpoints still answer 201).
+	FeatureRoleBasedAccess = "role_based_access"
+)
+
+// DefaultProductFeatures are the organization's available_product_features unless told
+// otherwise: role-based access, as on a plan that has it.
+var DefaultProductFeatures = []ProductFeature{{Key: FeatureRoleBasedAccess, Name: "Role-based access"}}
+
+// ProductFeature is an item of an organization's available_product_features.
+type ProductFeature struct {
+	Key  string `json:"key"`
+	Name string `json:"name"`
+}
 
 // DefaultScopes are the scopes accessbot's key needs; keys get them unless told otherwise.
 var DefaultScopes = []string{ScopeOrganizationRead, ScopeOrganizationWrite, ScopeOrganizationMemberRead}
@@ -86,11 +113,41 @@ func WithKeyScopes(scopes ...string) Option {
 	return func(s *Server) { s.keyScopes = slices.Clone(scopes) }
 }
 
+// WithKeyScopedProjects restricts the main key to these project (team) ids, as PostHog's
+// "Organization & project access: projects" setting does. PostHog refuses such a key on
+// every organization endpoint: 403 "API keys with scoped projects are only supported on
+// project-based endpoints.".
+func WithKeyScopedProjects(teamIDs ...int) Option {
+	return func(s *Server) { s.keyScopedTeams = slices.Clone(teamIDs) }
+}
+
+// WithKeyScopedOrganizations restricts the main key to these organization ids. A request
+// for any other organization answers 403 "API key does not have access to the requested
+// organization: ID <id>.".
+func WithKeyScopedOrganizations(orgIDs ...string) Option {
+	return func(s *Server) { s.keyScopedOrgs = slices.Clone(orgIDs) }
+}
+
+// WithoutRoleBasedAccess gives the organization a plan without the role_based_access
+// feature (see [Server.SetProductFeatures]). Role and membership endpoints still answer
+// as usual, as PostHog's do.
+func WithoutRoleBasedAccess() Option {
+	return func(s *Server) { s.features = []ProductFeature{} }
+}
+
 // WithRateLimit makes the server throttle each key like PostHog does: at most perMinute
 // requests in any minute and perHour in any hour (PostHog: 480 and 4800); over it, 429 with
-// Retry-After. Zero or negative values disable that window. Off by default.
+// Retry-After. Zero or negative values disable that window. Off by default. The windows
+// slide like Django REST framework's SimpleRateThrottle: each keeps the times of the
+// requests it let through, and Retry-After is the time until the oldest of them leaves it.
 func WithRateLimit(perMinute, perHour int) Option {
 	return func(s *Server) { s.rlPerMinute, s.rlPerHour = perMinute, perHour }
+}
+
+// WithThrottleClock gives the rate limiter its clock (default time.Now), so tests can
+// slide the windows without waiting.
+func WithThrottleClock(now func() time.Time) Option {
+	return func(s *Server) { s.clock = now }
 }
 
 // WithLinkBaseURL builds the absolute next/previous pagination links on this scheme and host
@@ -123,6 +180,11 @@ type Server struct {
 	rlPerMinute int
 	rlPerHour   int
 	linkBase    *url.URL
+	clock       func() time.Time
+
+	keyScopedTeams []int
+	keyScopedOrgs  []string
+	features       []ProductFeature
 
 	// state
 	keys        map[string]*apiKey
@@ -130,13 +192,16 @@ type Server struct {
 	orgs        map[string]*org
 	orgOrder    []*org
 	members     []*member
+	memberIdx   map[memberKey]*member
 	roles       map[string]*role
 	roleOrder   []*role
 	memberships []*membership
 	refs        []*extRef
+	integs      []*integration
 	nextUserID  int
 	lastTime    time.Time
-	history     map[string][]time.Time
+	// history holds, per key and window, the times of the requests that window let through.
+	history map[string][]time.Time
 
 	// recording and faults
 	calls         []Call
@@ -147,12 +212,18 @@ type Server struct {
 	timeoutN      int
 	dropN         int
 	latency       time.Duration
+	unavailN      int
+	unavailAfter  time.Duration
 }
 
 type apiKey struct {
 	key      string
 	userUUID string
 	scopes   []string
+	// scopedTeams and scopedOrgs restrict the key (PostHog's scoped_teams and
+	// scoped_organizations); empty means unrestricted.
+	scopedTeams []int
+	scopedOrgs  []string
 }
 
 type user struct {
@@ -164,7 +235,11 @@ type user struct {
 	email      string
 	active     bool
 	lastLogin  *time.Time
-	twoFactor  bool
+	// currentOrg is the organization the user last switched to in PostHog's UI: what
+	// "@current" means for their keys.
+	currentOrg    string
+	is2FA         bool
+	hasSocialAuth bool
 }
 
 type org struct {
@@ -182,6 +257,7 @@ type org struct {
 	defaultExperimentStatsMethod *string
 	defaultAnonymizeIPs          bool
 	defaultRoleID                *string
+	features                     []ProductFeature
 }
 
 type member struct {
@@ -191,6 +267,10 @@ type member struct {
 	level               int
 	joinedAt, updatedAt time.Time
 }
+
+// memberKey indexes members by organization and user, so that rendering thousands of role
+// memberships stays fast.
+type memberKey struct{ orgID, userUUID string }
 
 type role struct {
 	id        string
@@ -219,6 +299,17 @@ type extRef struct {
 	createdBy              string
 }
 
+type integration struct {
+	id            string
+	orgID         string
+	kind          string
+	integrationID *string
+	config        map[string]any
+	createdAt     time.Time
+	updatedAt     time.Time
+	createdBy     string
+}
+
 // NewServer starts a fake PostHog with one organization and one admin API key (see the
 // options). It does not need a *testing.T; call Close when done.
 func NewServer(opts ...Option) *Server {
@@ -229,9 +320,12 @@ func NewServer(opts ...Option) *Server {
 		keyScopes: slices.Clone(DefaultScopes),
 		keys:      map[string]*apiKey{},
 		users:     map[string]*user{},
+		memberIdx: map[memberKey]*member{},
 		orgs:      map[string]*org{},
 		roles:     map[string]*role{},
 		history:   map[string][]time.Time{},
+		clock:     time.Now,
+		features:  slices.Clone(DefaultProductFeatures),
 	}
 	for _, opt := range opts {
 		opt(s)
@@ -246,7 +340,7 @@ func NewServer(opts ...Option) *Server {
 	s.newOrg(s.orgID, s.orgName)
 	// The key's owner is a member like any other and shows up in the members list.
 	owner := s.newUser("key-owner@posthog.test", "Key", "Owner", s.orgID, s.keyLevel)
-	s.keys[s.apiKey] = &apiKey{key: s.apiKey, userUUID: owner.uuid, scopes: s.keyScopes}
+	s.keys[s.apiKey] = &apiKey{key: s.apiKey, userUUID: owner.uuid, scopes: s.keyScopes, scopedTeams: s.keyScopedTeams, scopedOrgs: s.keyScopedOrgs}
 	s.ts = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
 	return s
 }
@@ -268,7 +362,9 @@ func (s *Server) Client() *http.Client { return s.ts.Client() }
 // APIKey returns the main personal API key ("phx_test_…" unless set with WithAPIKey).
 func (s *Server) APIKey() string { return s.apiKey }
 
-// OrganizationID returns the organization's UUID. "@current" routes to it too.
+// OrganizationID returns the organization's UUID: the one the seed methods work on, and
+// what "@current" routes to until [Server.SetCurrentOrganization] switches the key owner
+// elsewhere.
 func (s *Server) OrganizationID() string { return s.orgID }
 
 func randomHex(n int) string {
@@ -303,6 +399,7 @@ func (s *Server) newOrg(id, name string) *org {
 		membersCanUsePersonalAPIKeys: true,
 		allowPubliclySharedResources: true,
 		defaultExperimentStatsMethod: ptr("bayesian"),
+		features:                     slices.Clone(s.features),
 	}
 	s.orgs[id] = o
 	s.orgOrder = append(s.orgOrder, o)
@@ -320,11 +417,12 @@ func (s *Server) newUser(email, first, last, orgID string, level int) *user {
 		last:       last,
 		email:      email,
 		active:     true,
+		currentOrg: orgID,
 	}
 	s.users[u.uuid] = u
 	if orgID != "" {
 		t := s.now()
-		s.members = append(s.members, &member{id: uuid.NewString(), orgID: orgID, userUUID: u.uuid, level: level, joinedAt: t, updatedAt: t})
+		s.addMember(orgID, u.uuid, level, t)
 	}
 	return u
 }
@@ -447,6 +545,10 @@ func (s *Server) respond(r *http.Request, body []byte) (response, delivery) {
 	if s.failN > 0 {
 		s.failN--
 		return failure(s.failStatus), deliver
+	}
+	if s.unavailN > 0 {
+		s.unavailN--
+		return unavailable(s.unavailAfter), deliver
 	}
 	if s.throttleN > 0 {
 		s.throttleN--

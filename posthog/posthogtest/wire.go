@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // The JSON shapes PostHog sends, written out independently of the client's types so that a
@@ -100,6 +102,16 @@ type wireOrg struct {
 	IsNotActiveReason            *string           `json:"is_not_active_reason"`
 }
 
+type wireIntegration struct {
+	ID            string         `json:"id"`
+	Kind          string         `json:"kind"`
+	IntegrationID *string        `json:"integration_id"`
+	Config        map[string]any `json:"config"`
+	CreatedAt     string         `json:"created_at"`
+	UpdatedAt     string         `json:"updated_at"`
+	CreatedBy     *wireUser      `json:"created_by"`
+}
+
 type wirePage struct {
 	Count    int     `json:"count"`
 	Next     *string `json:"next"`
@@ -140,15 +152,35 @@ func (s *Server) memberJSON(m *member) wireMember {
 }
 
 func (s *Server) nestedMemberJSON(m *member) wireNestedMember {
+	u := s.users[m.userUUID]
 	return wireNestedMember{
-		ID:        m.id,
-		User:      s.userJSON(s.users[m.userUUID]),
-		Level:     m.level,
-		JoinedAt:  ts(m.joinedAt),
-		UpdatedAt: ts(m.updatedAt),
-		// Like PostHog, a user's 2FA shows on each of their memberships.
-		Is2FAEnabled: s.users[m.userUUID].twoFactor,
+		ID:            m.id,
+		User:          s.userJSON(u),
+		Level:         m.level,
+		JoinedAt:      ts(m.joinedAt),
+		UpdatedAt:     ts(m.updatedAt),
+		Is2FAEnabled:  u.is2FA,
+		HasSocialAuth: u.hasSocialAuth,
 	}
+}
+
+func (s *Server) integrationJSON(x *integration) wireIntegration {
+	out := wireIntegration{
+		ID:            x.id,
+		Kind:          x.kind,
+		IntegrationID: x.integrationID,
+		Config:        x.config,
+		CreatedAt:     ts(x.createdAt),
+		UpdatedAt:     ts(x.updatedAt),
+	}
+	if out.Config == nil {
+		out.Config = map[string]any{}
+	}
+	if u := s.users[x.createdBy]; u != nil {
+		w := s.userJSON(u)
+		out.CreatedBy = &w
+	}
+	return out
 }
 
 func (s *Server) membershipJSON(rm *membership) wireMembership {
@@ -226,6 +258,9 @@ func (s *Server) orgJSON(o *org, callerUUID string) wireOrg {
 		DefaultRoleID:                o.defaultRoleID,
 		IsActive:                     true,
 	}
+	for _, f := range o.features {
+		out.AvailableProductFeatures = append(out.AvailableProductFeatures, f)
+	}
 	if m := s.memberOf(o.id, callerUUID); m != nil {
 		out.MembershipLevel = ptr(m.level)
 	}
@@ -261,12 +296,14 @@ func (s *Server) activeMembers(orgID string) []*member {
 }
 
 func (s *Server) memberOf(orgID, userUUID string) *member {
-	for _, m := range s.members {
-		if m.orgID == orgID && m.userUUID == userUUID {
-			return m
-		}
-	}
-	return nil
+	return s.memberIdx[memberKey{orgID, userUUID}]
+}
+
+// addMember makes a user a member of an organization, joining at t.
+func (s *Server) addMember(orgID, userUUID string, level int, t time.Time) {
+	m := &member{id: uuid.NewString(), orgID: orgID, userUUID: userUUID, level: level, joinedAt: t, updatedAt: t}
+	s.members = append(s.members, m)
+	s.memberIdx[memberKey{orgID, userUUID}] = m
 }
 
 // convert turns a wire value into the client's type, the way the client would decode it.

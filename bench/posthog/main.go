@@ -1,0 +1,513 @@
+// Command posthog measures accessbot against a fake PostHog held to
+// PostHog's real limits for one personal API key (480 requests a minute,
+// 4,800 an hour, 429 with Retry-After), with accessbot's default
+// configuration: the real workflow, store (SQLite), bot and HTTP handlers,
+// driven with the payloads Slack sends.
+//
+//	go run ./bench/posthog [-scenario all|submit|size|approvals|reconcile]
+//
+// Scenarios (issue 9's targets):
+//
+//	submit     N people submit the request modal at the same moment
+//	size       calls to submit and execute with a 5,000-member role and organization
+//	approvals  N approvals clicked at once: time to drain, 429s, requester DMs
+//	reconcile  submissions while reconciliation of 5 roles × 1,000 members runs
+//
+// It prints one line per figure; BENCHMARKS.md keeps the results.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/rs/zerolog"
+	"github.com/slack-go/slack"
+
+	"github.com/accessbot/accessbot/bot"
+	"github.com/accessbot/accessbot/bot/slacktest"
+	"github.com/accessbot/accessbot/bot/views"
+	"github.com/accessbot/accessbot/posthog"
+	"github.com/accessbot/accessbot/posthog/posthogtest"
+	"github.com/accessbot/accessbot/posthogdir"
+	"github.com/accessbot/accessbot/store"
+	"github.com/accessbot/accessbot/workflow"
+)
+
+const (
+	secret = "bench-signing-secret"
+	owner  = "U0OWNER01"
+	policy = `
+defaults:
+  owners: [U0OWNER01]
+roles:
+  - role: Engineering
+    owners: [U0OWNER01]
+`
+)
+
+func main() {
+	scenario := flag.String("scenario", "all", "all, submit, size, approvals or reconcile")
+	people := flag.Int("people", 100, "people submitting at once (submit)")
+	approvals := flag.Int("approvals", 300, "approvals clicked at once (approvals)")
+	flag.Parse()
+	run := map[string]func() error{
+		"submit":    func() error { return submit(*people) },
+		"size":      size,
+		"approvals": func() error { return approve(*approvals) },
+		"reconcile": reconcile,
+	}
+	order := []string{"submit", "size", "approvals", "reconcile"}
+	if *scenario != "all" {
+		order = []string{*scenario}
+	}
+	for _, name := range order {
+		fn, ok := run[name]
+		if !ok {
+			fmt.Fprintf(os.Stderr, "unknown scenario %q\n", name)
+			os.Exit(2)
+		}
+		if err := fn(); err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+			os.Exit(1)
+		}
+	}
+}
+
+// stack is accessbot over a fake Slack and a fake PostHog at real limits.
+type stack struct {
+	ph     *posthogtest.Server
+	slack  *slacktest.Server
+	db     *store.DB
+	svc    *workflow.Service
+	bot    *bot.Bot
+	srv    *httptest.Server
+	roles  map[string]string
+	stop   func()
+	budget *posthog.Budget
+	calls  atomic.Int64 // PostHog attempts
+	c429   atomic.Int64
+}
+
+func newStack(members map[string]int, reconcileEvery time.Duration) (*stack, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &stack{ph: posthogtest.NewServer(posthogtest.WithRateLimit(480, 4800)), slack: slacktest.NewServer(), roles: map[string]string{}}
+	dir, err := os.MkdirTemp("", "accessbot-bench-")
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	s.slack.AddUser(owner, "owner", "owner@example.com")
+	s.ph.AddUser("owner@example.com", "Owner", "")
+	for name, n := range members {
+		id := s.ph.AddRole(name).ID
+		s.roles[name] = id
+		for i := 0; i < n; i++ {
+			u := s.ph.AddUser(fmt.Sprintf("%s-member%05d@example.com", strings.ToLower(name), i), "Member", fmt.Sprint(i))
+			s.ph.AddMembership(id, u.UUID)
+		}
+	}
+	if s.db, err = store.Open(ctx, "sqlite:"+filepath.Join(dir, "bench.db")); err != nil {
+		cancel()
+		return nil, err
+	}
+	if err := s.db.Migrate(ctx); err != nil {
+		cancel()
+		return nil, err
+	}
+	client, err := posthog.NewClient(s.ph.URL(), s.ph.APIKey(), s.ph.OrganizationID(), posthog.WithObserver(func(ci posthog.CallInfo) {
+		s.calls.Add(1)
+		if ci.Status == http.StatusTooManyRequests {
+			s.c429.Add(1)
+		}
+	}))
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	s.budget = client.Budget()
+	pol, err := workflow.ParsePolicy("policy.yaml", []byte(policy))
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	api := slack.New("xoxb-bench", slack.OptionAPIURL(s.slack.URL()+"/api/"))
+	if s.svc, err = workflow.NewService(workflow.Config{Store: s.db, Directory: posthogdir.New(client),
+		Users: bot.NewUsers(api, 10*time.Minute), Policy: pol, Logger: zerolog.Nop()}); err != nil {
+		cancel()
+		return nil, err
+	}
+	if s.bot, err = bot.New(bot.Config{Workflow: s.svc, Slack: api, SigningSecret: secret, Logger: zerolog.Nop()}); err != nil {
+		cancel()
+		return nil, err
+	}
+	s.svc.SetNotifier(s.bot)
+	r := mux.NewRouter()
+	s.bot.Routes(r)
+	s.srv = httptest.NewServer(r)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); s.svc.RunWorkers(ctx, 4, 5*time.Second) }()
+	go func() { defer wg.Done(); s.svc.RunScheduler(ctx, time.Second, reconcileEvery) }()
+	s.stop = func() {
+		cancel()
+		wg.Wait()
+		s.srv.Close()
+		s.db.Close()
+		s.slack.Close()
+		s.ph.Close()
+		os.RemoveAll(dir)
+	}
+	return s, nil
+}
+
+// person adds a Slack user with a PostHog account and returns their id.
+func (s *stack) person(i int) string {
+	id := fmt.Sprintf("U0P%06d", i)
+	email := fmt.Sprintf("person%06d@example.com", i)
+	s.slack.AddUser(id, "person"+fmt.Sprint(i), email)
+	s.ph.AddUser(email, "Person", fmt.Sprint(i))
+	return id
+}
+
+func (s *stack) post(path, body string) (int, string, error) {
+	res, err := http.DefaultClient.Do(slacktest.SignedRequest(secret, s.srv.URL+path, body, time.Now()))
+	if err != nil {
+		return 0, "", err
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b), nil
+}
+
+// openModal has user run `/access request Engineering` and returns the modal.
+func (s *stack) openModal(user string) (slacktest.View, error) {
+	if _, _, err := s.post("/slack/commands", s.slack.SlashCommand(user, "request Engineering").Form()); err != nil {
+		return slacktest.View{}, err
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if v, ok := s.slack.LastModal(user); ok {
+			return v, nil
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return slacktest.View{}, fmt.Errorf("no modal opened for %s", user)
+}
+
+func (s *stack) waitMirror() error {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		ok := false
+		_ = s.db.View(context.Background(), func(ctx context.Context, tx workflow.Tx) error {
+			_, ok, _ = tx.Setting(ctx, "members:"+s.roles["Engineering"])
+			return nil
+		})
+		if ok {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("the first reconciliation did not finish")
+}
+
+type result struct {
+	ok      bool
+	latency time.Duration
+	answer  string
+}
+
+// submitAll has every user submit their open modal at the same moment.
+func (s *stack) submitAll(users []string, modals []slacktest.View) []result {
+	out := make([]result, len(users))
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i, u := range users {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			payload, err := s.slack.ViewSubmission(u, modals[i], map[string]string{
+				views.BlockRole: s.roles["Engineering"], views.BlockReason: "incident", views.BlockDuration: "1h"})
+			if err != nil {
+				out[i] = result{answer: err.Error()}
+				return
+			}
+			body := slacktest.InteractionForm(payload)
+			<-start
+			t0 := time.Now()
+			code, answer, err := s.post("/slack/interactions", body)
+			out[i] = result{latency: time.Since(t0), answer: answer,
+				ok: err == nil && code == 200 && strings.Contains(answer, `"response_action":"clear"`)}
+		}()
+	}
+	time.Sleep(50 * time.Millisecond)
+	close(start)
+	wg.Wait()
+	return out
+}
+
+func summarize(rs []result) (ok int, p50, p99, worst time.Duration, sample string) {
+	var ls []time.Duration
+	for _, r := range rs {
+		if r.ok {
+			ok++
+		} else if sample == "" {
+			sample = r.answer
+		}
+		ls = append(ls, r.latency)
+	}
+	sort.Slice(ls, func(i, j int) bool { return ls[i] < ls[j] })
+	return ok, ls[len(ls)/2], ls[len(ls)*99/100], ls[len(ls)-1], sample
+}
+
+func submit(n int) error {
+	s, err := newStack(map[string]int{"Engineering": 10}, 15*time.Minute)
+	if err != nil {
+		return err
+	}
+	defer s.stop()
+	if err := s.waitMirror(); err != nil {
+		return err
+	}
+	users := make([]string, n)
+	modals := make([]slacktest.View, n)
+	for i := range users {
+		users[i] = s.person(i)
+		if modals[i], err = s.openModal(users[i]); err != nil {
+			return err
+		}
+	}
+	before := s.calls.Load()
+	rs := s.submitAll(users, modals)
+	ok, p50, p99, worst, sample := summarize(rs)
+	fmt.Printf("submit: %d people at once: %d succeeded, answer p50 %v p99 %v max %v, %d PostHog calls, %d answered 429\n",
+		n, ok, p50.Round(time.Millisecond), p99.Round(time.Millisecond), worst.Round(time.Millisecond), s.calls.Load()-before, s.c429.Load())
+	if sample != "" {
+		fmt.Printf("submit: first refusal: %s\n", sample)
+	}
+	return nil
+}
+
+func size() error {
+	s, err := newStack(map[string]int{"Engineering": 5000}, 15*time.Minute)
+	if err != nil {
+		return err
+	}
+	defer s.stop()
+	for i := 0; i < 5000; i++ { // the organization: 5,000 more people outside the role
+		s.ph.AddUser(fmt.Sprintf("other%05d@example.com", i), "Other", fmt.Sprint(i))
+	}
+	if err := s.waitMirror(); err != nil {
+		return err
+	}
+	user := "U0CASE001"
+	s.slack.AddUser(user, "case", "mixed.case@example.com")
+	s.ph.AddUser("Mixed.Case@Example.COM", "Mixed", "Case") // found by search=, not email=
+	v, err := s.openModal(user)
+	if err != nil {
+		return err
+	}
+	s.ph.ResetCalls()
+	rs := s.submitAll([]string{user}, []slacktest.View{v})
+	if !rs[0].ok {
+		return fmt.Errorf("submission refused: %s", rs[0].answer)
+	}
+	submitCalls := len(s.ph.Calls())
+	reqs, err := s.svc.ListMine(context.Background(), user, 1)
+	if err != nil || len(reqs) == 0 {
+		return fmt.Errorf("no request: %v", err)
+	}
+	s.ph.ResetCalls()
+	if _, err := s.svc.Approve(context.Background(), reqs[0].ID, owner); err != nil {
+		return err
+	}
+	if err := waitFor(30*time.Second, func() bool {
+		r, _ := s.svc.Request(context.Background(), reqs[0].ID)
+		return r != nil && r.State == workflow.StateCompleted
+	}); err != nil {
+		return err
+	}
+	fmt.Printf("size: 5,000-member role, 10,002-member organization, email case differs: submission %d PostHog calls, execution %d\n",
+		submitCalls, len(s.ph.Calls()))
+	return nil
+}
+
+func waitFor(d time.Duration, cond func() bool) error {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("timed out after %v", d)
+}
+
+func approve(n int) error {
+	s, err := newStack(map[string]int{"Engineering": 0}, 15*time.Minute)
+	if err != nil {
+		return err
+	}
+	defer s.stop()
+	if err := s.waitMirror(); err != nil {
+		return err
+	}
+	ctx := context.Background()
+	reqs := make([]*workflow.Request, n)
+	users := make([]string, n)
+	for i := range reqs {
+		users[i] = s.person(i)
+		if reqs[i], err = s.svc.CreateRequest(ctx, workflow.NewRequest{Kind: workflow.KindAdd, RequesterID: users[i],
+			Role: "Engineering", Reason: "incident", Duration: time.Hour}); err != nil {
+			return err
+		}
+	}
+	// The owner's approver messages, as the notifications posted them.
+	msgs := make([]slacktest.Message, n)
+	if err := waitFor(2*time.Minute, func() bool {
+		for i, r := range reqs {
+			if msgs[i].TS != "" {
+				continue
+			}
+			refs, _ := s.svc.Messages(ctx, r.ID)
+			for _, ref := range refs {
+				if ref.Channel == slacktest.DMChannel(owner) {
+					msgs[i], _ = s.slack.Message(ref.Channel, ref.TS)
+				}
+			}
+			if msgs[i].TS == "" {
+				return false
+			}
+		}
+		return true
+	}); err != nil {
+		return fmt.Errorf("approver messages: %w", err)
+	}
+	// The requests were submitted over the last minute in real life; here
+	// they were made just now, so let their calls age out of the minute
+	// window first (they stay in the hour's).
+	if err := waitFor(2*time.Minute, func() bool { return s.budget.Used(time.Minute) == 0 }); err != nil {
+		return err
+	}
+	calls0, c4290 := s.calls.Load(), s.c429.Load()
+	told := make([]time.Duration, n)
+	clicked := make([]time.Time, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range reqs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			payload, err := s.slack.ClickMessage(owner, msgs[i], views.ActionApprove, "")
+			if err != nil {
+				return
+			}
+			body := slacktest.InteractionForm(payload)
+			<-start
+			clicked[i] = time.Now()
+			_, _, _ = s.post("/slack/interactions", body)
+		}()
+	}
+	t0 := time.Now()
+	close(start)
+	wg.Wait()
+	// Watch the requesters' DMs for "approved" and the requests for completion.
+	err = waitFor(3*time.Minute, func() bool {
+		done := true
+		for i, u := range users {
+			if told[i] == 0 {
+				for _, m := range s.slack.Messages(slacktest.DMChannel(u)) {
+					if strings.Contains(string(m.Blocks), "approved your request") {
+						told[i] = time.Since(clicked[i])
+					}
+				}
+			}
+			if told[i] == 0 {
+				done = false
+			}
+		}
+		return done
+	})
+	if err != nil {
+		return fmt.Errorf("requester DMs: %w", err)
+	}
+	if err := waitFor(3*time.Minute, func() bool {
+		counts, _ := s.db.CountRequestsByState(ctx)
+		return counts[workflow.StateCompleted] == int64(n)
+	}); err != nil {
+		return fmt.Errorf("executions: %w", err)
+	}
+	drained := time.Since(t0)
+	sort.Slice(told, func(i, j int) bool { return told[i] < told[j] })
+	fmt.Printf("approvals: %d clicked at once: all %d executed in %v, %d PostHog calls, %d answered 429; requester told p50 %v p99 %v\n",
+		n, n, drained.Round(100*time.Millisecond), s.calls.Load()-calls0, s.c429.Load()-c4290,
+		told[n/2].Round(time.Millisecond), told[n*99/100].Round(time.Millisecond))
+	return nil
+}
+
+func reconcile() error {
+	roles := map[string]int{"Engineering": 1000, "Finance": 1000, "Sales": 1000, "Support": 1000, "Data": 1000}
+	s, err := newStack(roles, 15*time.Minute)
+	if err != nil {
+		return err
+	}
+	defer s.stop()
+	if err := s.waitMirror(); err != nil {
+		return err
+	}
+	const n = 30
+	users := make([]string, n)
+	modals := make([]slacktest.View, n)
+	for i := range users {
+		users[i] = s.person(i)
+		if modals[i], err = s.openModal(users[i]); err != nil {
+			return err
+		}
+	}
+	// Reconciliation back to back while the submissions come in.
+	stop := make(chan struct{})
+	var passes atomic.Int64
+	go func() {
+		if os.Getenv("BENCH_NO_LOOP") != "" {
+			return
+		}
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			t0 := time.Now()
+			if err := s.svc.Reconcile(context.Background()); err == nil {
+				passes.Add(1)
+				if os.Getenv("BENCH_DEBUG") != "" {
+					fmt.Fprintf(os.Stderr, "reconcile pass %v\n", time.Since(t0))
+				}
+			} else {
+				fmt.Fprintf(os.Stderr, "reconcile: %v\n", err)
+				time.Sleep(time.Second)
+			}
+		}
+	}()
+	time.Sleep(200 * time.Millisecond)
+	rs := s.submitAll(users, modals)
+	close(stop)
+	ok, p50, p99, _, sample := summarize(rs)
+	fmt.Printf("reconcile: 5 roles × 1,000 members reconciled back to back (%d passes): %d of %d submissions refused, answer p50 %v p99 %v\n",
+		passes.Load(), n-ok, n, p50.Round(time.Millisecond), p99.Round(time.Millisecond))
+	if sample != "" {
+		fmt.Printf("reconcile: first refusal: %s\n", sample)
+	}
+	return nil
+}

@@ -1,0 +1,116 @@
+package slacktest
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"time"
+)
+
+// What a Slack client does with an app's answers: the body an app
+// acknowledges a command or a click with is shown to that person only, and
+// its answer to a modal submission closes, updates or annotates the modal.
+// Tests that post to an app themselves hand those bodies back here so the
+// fake holds everything a person would see.
+
+// ShowReply shows user the body an app acknowledged a command or a click
+// with (`{"response_type":"ephemeral","text":…,"blocks":…}`), as Slack
+// does: an ephemeral message in channel. An empty body, or one with
+// neither text nor blocks, shows nothing and reports false.
+func (s *Server) ShowReply(channel, user string, ack []byte) (Ephemeral, bool, error) {
+	if len(bytes.TrimSpace(ack)) == 0 {
+		return Ephemeral{}, false, nil
+	}
+	var body struct {
+		Text            string          `json:"text"`
+		Blocks          json.RawMessage `json:"blocks"`
+		ReplaceOriginal bool            `json:"replace_original"`
+	}
+	if err := json.Unmarshal(ack, &body); err != nil {
+		return Ephemeral{}, false, fmt.Errorf("slacktest: reply body: %w", err)
+	}
+	blocks, bad := checkBlocks(string(body.Blocks), 50)
+	if len(body.Blocks) == 0 || string(body.Blocks) == "null" {
+		blocks, bad = nil, ""
+	}
+	if bad != "" {
+		return Ephemeral{}, false, fmt.Errorf("slacktest: reply body: %s", bad)
+	}
+	if body.Text == "" && len(blocks) == 0 {
+		return Ephemeral{}, false, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := Ephemeral{Channel: channel, User: user, Text: body.Text, Blocks: blocks, ReplaceOriginal: body.ReplaceOriginal,
+		TS: s.nextTSLocked(), Posted: time.Now()}
+	s.ephemerals = append(s.ephemerals, e)
+	return e, true, nil
+}
+
+// AnswerSubmission applies an app's answer to the submission of modal
+// viewID as Slack does: an empty body or `"response_action":"clear"`
+// closes it; `"errors"` keeps it open with the errors beside the fields;
+// `"update"` replaces it with the view given; `"push"` opens that view on
+// top of it. It returns the view the person sees afterwards (closed or
+// not).
+func (s *Server) AnswerSubmission(viewID string, ack []byte) (View, error) {
+	var body struct {
+		ResponseAction string            `json:"response_action"`
+		Errors         map[string]string `json:"errors"`
+		View           json.RawMessage   `json:"view"`
+	}
+	if len(bytes.TrimSpace(ack)) > 0 {
+		if err := json.Unmarshal(ack, &body); err != nil {
+			return View{}, fmt.Errorf("slacktest: submission answer: %w", err)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v := s.views[viewID]
+	if v == nil {
+		return View{}, fmt.Errorf("slacktest: no view %q", viewID)
+	}
+	switch body.ResponseAction {
+	case "", "clear":
+		v.Closed, v.Errors = true, nil
+	case "errors":
+		v.Errors = maps.Clone(body.Errors)
+	case "update", "push":
+		head, raw, bad := parseView(string(body.View))
+		if bad != "" {
+			return *v, fmt.Errorf("slacktest: submission answer: %s", bad)
+		}
+		if body.ResponseAction == "update" {
+			s.replaceViewLocked(v, head, raw)
+			return *v, nil
+		}
+		return *s.addViewLocked("modal", v.User, head, raw), nil
+	default:
+		return *v, fmt.Errorf("slacktest: unknown response_action %q", body.ResponseAction)
+	}
+	return *v, nil
+}
+
+// CloseView is the person closing modal viewID (its close button or Esc).
+func (s *Server) CloseView(viewID string) (View, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v := s.views[viewID]
+	if v == nil || v.Type != "modal" {
+		return View{}, false
+	}
+	v.Closed = true
+	return *v, true
+}
+
+// View returns one view by id.
+func (s *Server) View(id string) (View, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v := s.views[id]
+	if v == nil {
+		return View{}, false
+	}
+	return *v, true
+}
