@@ -66,6 +66,34 @@ func (h *harness) auditOf(action workflow.Action) []map[string]any {
 	return out
 }
 
+// ticksTogether runs the scheduler of n replicas at once, and their jobs.
+func (h *harness) ticksTogether(n int) {
+	h.t.Helper()
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(s *workflow.Service) {
+			defer wg.Done()
+			if err := s.Tick(ctx); err != nil {
+				h.t.Error(err)
+			}
+		}(h.slowReplica())
+	}
+	wg.Wait()
+	h.drain()
+}
+
+// membershipDeletes counts the DELETEs of role memberships PostHog saw.
+func (h *harness) membershipDeletes() int {
+	n := 0
+	for _, c := range h.ph.Calls() {
+		if c.Method == "DELETE" && strings.Contains(c.Path, "/role_memberships") {
+			n++
+		}
+	}
+	return n
+}
+
 func itemOf(t *testing.T, items []workflow.ReviewItem, email string) workflow.ReviewItem {
 	t.Helper()
 	i := slices.IndexFunc(items, func(it workflow.ReviewItem) bool { return it.Email == email })
@@ -179,17 +207,7 @@ func TestScheduledReviewRunsOnceAndDeadlineHandlesUnanswered(t *testing.T) {
 		h.ph.AddMembership(h.roles["Marketing"], h.uuids[alice])
 		h.ph.AddMembership(h.roles["Marketing"], h.uuids[dave])
 
-		var wg sync.WaitGroup
-		for i := 0; i < 3; i++ {
-			wg.Add(1)
-			go func(s *workflow.Service) {
-				defer wg.Done()
-				if err := s.Tick(ctx); err != nil {
-					t.Error(err)
-				}
-			}(h.replica())
-		}
-		wg.Wait()
+		h.ticksTogether(3)
 		tick(t, h)
 		if n := len(h.auditOf(workflow.ActionReviewStarted)); n != 1 {
 			t.Fatalf("%d reviews started by replicas, want 1", n)
@@ -212,7 +230,9 @@ func TestScheduledReviewRunsOnceAndDeadlineHandlesUnanswered(t *testing.T) {
 		if n := len(h.reviewEvents(id, workflow.EventReviewReminder)); n != 1 {
 			t.Fatalf("%d reminders, want 1", n)
 		}
+		// The deadline, met by replicas at once: handled once.
 		h.clock.Advance(24 * time.Hour)
+		h.ticksTogether(3)
 		tick(t, h)
 		rev, items, _ := h.svc.Reviews().Get(ctx, id)
 		if rev.State != workflow.ReviewClosed || workflow.Summarize(items) != (workflow.ReviewSummary{Kept: 1, Removed: 1, Unanswered: 1}) {
@@ -226,6 +246,12 @@ func TestScheduledReviewRunsOnceAndDeadlineHandlesUnanswered(t *testing.T) {
 		if dv.DecidedBy != workflow.SystemActor || removal.RequesterID != workflow.SystemActor || removal.State != workflow.StateCompleted ||
 			removal.Reason != "access review #1: nobody answered by the deadline" {
 			t.Fatalf("deadline removal %+v / %+v", dv, removal)
+		}
+		if n := len(h.auditOf(workflow.ActionReviewDecided)); n != 2 {
+			t.Fatalf("%d review_decided entries, want 2", n)
+		}
+		if n := h.membershipDeletes(); n != 1 {
+			t.Fatalf("%d PostHog deletes at the deadline, want 1", n)
 		}
 		sum := h.auditOf(workflow.ActionReviewClosed)
 		if len(sum) != 1 || sum[0]["unanswered"] != 1.0 || sum[0]["removed"] != 1.0 || sum[0]["unanswered_handled_as"] != "remove" {
@@ -376,4 +402,125 @@ func TestReviewAndBreakGlassPolicyKeys(t *testing.T) {
 			t.Errorf("%q: %v, want %s … %s", yaml, err, want[0], want[1])
 		}
 	}
+}
+
+// ReviewItems pauses like Setting in slowTx, so two answers read the same
+// unanswered member before either writes.
+func (t slowTx) ReviewItems(ctx ctxT, reviewID int64) ([]workflow.ReviewItem, error) {
+	items, err := t.Tx.ReviewItems(ctx, reviewID)
+	time.Sleep(30 * time.Millisecond)
+	return items, err
+}
+
+// Two owners answering for one member at the same moment, on two replicas:
+// the first answer counts, the other is refused, one removal is queued.
+func TestReviewAnswersAtOnceCountOnce(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *store.DB) {
+		h := newHarness(t, db, withReviewPolicy)
+		h.ph.AddMembership(h.roles["Engineering"], h.uuids[dave])
+		h.ph.AddMembership(h.roles["Engineering"], h.uuids[alice])
+		rev, err := h.svc.Reviews().Start(ctx, bob, "Engineering")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, items, _ := h.svc.Reviews().Get(ctx, rev.ID)
+		member := itemOf(t, items, "dave@example.com").MembershipID
+		var wg sync.WaitGroup
+		errs := make([]error, 4)
+		for i := range errs {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				who, d := bob, workflow.DecisionRemove
+				if i%2 == 1 {
+					who, d = carol, workflow.DecisionKeep
+				}
+				_, errs[i] = h.slowReplica().Reviews().Decide(ctx, rev.ID, member, who, d)
+			}(i)
+		}
+		wg.Wait()
+		ok := 0
+		for _, err := range errs {
+			switch workflow.ErrorCode(err) {
+			case "":
+				ok++
+			case workflow.ECONFLICT:
+			default:
+				t.Fatalf("answer: %v", err)
+			}
+		}
+		if ok != 1 || len(h.auditOf(workflow.ActionReviewDecided)) != 1 {
+			t.Fatalf("%d answers accepted, %d review_decided entries; want 1 and 1", ok, len(h.auditOf(workflow.ActionReviewDecided)))
+		}
+		h.drain()
+		if n := h.membershipDeletes(); n > 1 {
+			t.Fatalf("%d PostHog deletes", n)
+		}
+	})
+}
+
+func (t slowTx) FindReviews(ctx ctxT, f workflow.ReviewFilter) ([]*workflow.Review, error) {
+	rs, err := t.Tx.FindReviews(ctx, f)
+	time.Sleep(30 * time.Millisecond)
+	return rs, err
+}
+
+// One person breaking glass on four roles at once, on four replicas, gets
+// the daily limit (2) and no more; two owners answering one use at once
+// count once.
+func TestBreakGlassLimitAndAnswerHoldAcrossReplicas(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *store.DB) {
+		h := newHarness(t, db, func(c *workflow.Config) {
+			p, err := workflow.ParsePolicy("policy.yaml", []byte("defaults:\n  owners: [UBOB0001, UCAROL01]\n  break_glass: true\n"))
+			if err != nil {
+				panic(err)
+			}
+			c.Policy = p
+		})
+		var wg sync.WaitGroup
+		roles := []string{"Engineering", "Finance", "Viewer", "Marketing"}
+		errs := make([]error, len(roles))
+		for i, role := range roles {
+			wg.Add(1)
+			go func(i int, role string) {
+				defer wg.Done()
+				_, errs[i] = h.slowReplica().BreakGlass().Use(ctx, workflow.NewRequest{RequesterID: alice, Role: role, Reason: "fire"})
+			}(i, role)
+		}
+		wg.Wait()
+		granted := 0
+		for _, err := range errs {
+			switch workflow.ErrorCode(err) {
+			case "":
+				granted++
+			case workflow.EFORBIDDEN:
+			default:
+				t.Fatalf("use: %v", err)
+			}
+		}
+		if used := len(h.auditOf(workflow.ActionBreakGlassUsed)); granted != 2 || used != 2 {
+			t.Fatalf("%d uses granted, %d audited; the limit is 2", granted, used)
+		}
+		h.drain()
+		var rev *workflow.Review
+		h.notes.mu.Lock()
+		for _, e := range h.notes.events {
+			if e.Type == workflow.EventBreakGlassUsed {
+				rev = e.Review
+			}
+		}
+		h.notes.mu.Unlock()
+		answers := make([]error, 2)
+		for i, who := range []string{bob, carol} {
+			wg.Add(1)
+			go func(i int, who string) {
+				defer wg.Done()
+				_, answers[i] = h.slowReplica().BreakGlass().Acknowledge(ctx, rev.ID, who)
+			}(i, who)
+		}
+		wg.Wait()
+		if (answers[0] == nil) == (answers[1] == nil) || len(h.auditOf(workflow.ActionBreakGlassAcknowledged)) != 1 {
+			t.Fatalf("answers at once: %v, %v", answers[0], answers[1])
+		}
+	})
 }
