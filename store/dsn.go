@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strings"
 )
 
@@ -15,7 +16,6 @@ type target struct {
 	dialect string // DialectSQLite or DialectPostgres
 	path    string // sqlite: file path
 	url     string // postgres: the URL as given
-	secrets []string
 }
 
 // parseURL splits a DATABASE_URL by scheme. Its errors never contain the URL
@@ -44,21 +44,11 @@ func parseURL(raw string) (target, error) {
 		}
 		return target{dialect: DialectSQLite, path: path}, nil
 	case "postgres", "postgresql":
-		u, err := url.Parse(raw)
-		if err != nil {
+		if _, err := url.Parse(raw); err != nil {
 			// url.Error would quote the whole URL, password included.
 			return target{}, errors.New("store: cannot parse the postgres URL (are special characters in the password percent-encoded?)")
 		}
-		t := target{dialect: DialectPostgres, url: raw}
-		if pw, ok := u.User.Password(); ok && pw != "" {
-			t.secrets = append(t.secrets, pw)
-		}
-		for _, k := range []string{"password", "sslpassword"} {
-			if v := u.Query().Get(k); v != "" {
-				t.secrets = append(t.secrets, v)
-			}
-		}
-		return t, nil
+		return target{dialect: DialectPostgres, url: raw}, nil
 	default:
 		return target{}, fmt.Errorf("store: unsupported database URL scheme %q; use %s", scheme, acceptedURLs)
 	}
@@ -90,21 +80,57 @@ type scrubbedError struct {
 func (e *scrubbedError) Error() string { return e.msg }
 func (e *scrubbedError) Unwrap() error { return e.err }
 
-// scrub returns err with every secret in its text replaced by "xxxxx". The
-// original stays reachable with errors.As, for code that inspects it.
-func scrub(err error, secrets []string) error {
-	if err == nil || len(secrets) == 0 {
-		return err
+const redacted = "xxxxx"
+
+var (
+	// urlInText finds URLs quoted in an error, e.g. pgx's "cannot parse `postgres://…`".
+	urlInText = regexp.MustCompile("[A-Za-z][A-Za-z0-9+.-]*://[^\\s`'\"<>]+")
+	// passwordSetting finds password=VALUE in a key/value connection string,
+	// the value bare or single-quoted.
+	passwordSetting = regexp.MustCompile(`(?i)\b((?:ssl)?password)\s*=\s*('(?:\\.|[^'])*'|[^\s&'` + "`" + `]+)`)
+)
+
+// scrub returns err with every password in its text replaced by "xxxxx":
+// the password of each URL (found by parsing it, never by searching for the
+// password's text, so user=postgres stays readable when the password is
+// "postgres" too) and each password=… setting. The original error stays
+// reachable with errors.As, for code that inspects it.
+func scrub(err error) error {
+	if err == nil {
+		return nil
 	}
-	msg := err.Error()
-	for _, s := range secrets {
-		msg = strings.ReplaceAll(msg, s, "xxxxx")
-		if esc := url.QueryEscape(s); esc != s {
-			msg = strings.ReplaceAll(msg, esc, "xxxxx")
-		}
-		if esc := url.PathEscape(s); esc != s {
-			msg = strings.ReplaceAll(msg, esc, "xxxxx")
-		}
-	}
+	msg := urlInText.ReplaceAllStringFunc(err.Error(), redactURL)
+	msg = passwordSetting.ReplaceAllString(msg, "${1}="+redacted)
 	return &scrubbedError{msg: msg, err: err}
+}
+
+// redactURL replaces the password in raw's user information and in its
+// password query parameters. A URL that does not parse (the reason for many
+// driver errors) is cut at its structure: scheme://user:PASSWORD@host.
+func redactURL(raw string) string {
+	scheme, rest, _ := strings.Cut(raw, "://")
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	authority, tail := rest[:end], rest[end:]
+	if at := strings.LastIndex(authority, "@"); at >= 0 {
+		if user, _, hasPassword := strings.Cut(authority[:at], ":"); hasPassword {
+			authority = user + ":" + redacted + authority[at:]
+		}
+	}
+	path, query, hasQuery := strings.Cut(tail, "?")
+	if hasQuery {
+		if q, err := url.ParseQuery(query); err == nil {
+			for k := range q {
+				if strings.EqualFold(k, "password") || strings.EqualFold(k, "sslpassword") {
+					q[k] = []string{redacted}
+				}
+			}
+			query = q.Encode()
+		}
+		// An unparsable query still loses its password=… through passwordSetting.
+		path += "?" + query
+	}
+	return scheme + "://" + authority + path
 }

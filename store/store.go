@@ -179,7 +179,7 @@ func (db *DB) openSQLite(ctx context.Context, path string, o options) error {
 func (db *DB) openPostgres(ctx context.Context, t target, o options) error {
 	cfg, err := pgx.ParseConfig(t.url)
 	if err != nil {
-		return scrub(fmt.Errorf("store: invalid postgres URL: %w", err), t.secrets)
+		return scrub(fmt.Errorf("store: invalid postgres URL: %w", err))
 	}
 	// bun renders arguments into the SQL text itself, so there is nothing
 	// to prepare: the simple protocol saves a round trip per query, keeps
@@ -192,7 +192,7 @@ func (db *DB) openPostgres(ctx context.Context, t target, o options) error {
 	sqldb.SetConnMaxIdleTime(5 * time.Minute)
 	if err := sqldb.PingContext(ctx); err != nil {
 		_ = sqldb.Close()
-		return scrub(fmt.Errorf("store: connect to postgres: %w", err), t.secrets)
+		return scrub(fmt.Errorf("store: connect to postgres: %w", err))
 	}
 	db.db = bun.NewDB(sqldb, pgdialect.New())
 	db.read = db.db

@@ -3,9 +3,13 @@ package workflow_test
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/accessbot/accessbot/posthog"
+	"github.com/accessbot/accessbot/posthogdir"
 	"github.com/accessbot/accessbot/store"
 	"github.com/accessbot/accessbot/workflow"
 )
@@ -76,5 +80,72 @@ func TestSubmissionAndExecutionCostAtMostTwoCallsWhateverTheSize(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	})
+}
+
+// When the key's budget truly cannot serve a person in time, they are told
+// the bot is busy and when to retry — not that PostHog is down — and nothing
+// is stored.
+func TestSubmissionOverBudgetSaysBusyAndWhenToRetry(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *store.DB) {
+		h := newHarness(t, db)
+		budget := posthog.NewBudget(posthog.Window{Limit: 1, Per: time.Hour})
+		client, err := posthog.NewClient(h.ph.URL(), h.ph.APIKey(), h.ph.OrganizationID(), posthog.WithBudget(budget))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := h.cfg
+		cfg.Directory = posthogdir.New(client)
+		svc, err := workflow.NewService(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.Roles(context.Background()); err != nil { // spends the budget
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2500*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		_, err = svc.CreateRequest(ctx, workflow.NewRequest{Kind: workflow.KindAdd, RequesterID: alice, Role: "Engineering", Reason: "x", Duration: time.Hour})
+		msg := workflow.ErrorMessage(err)
+		if workflow.ErrorCode(err) != workflow.EUNAVAILABLE || !strings.Contains(msg, "busy") || !strings.Contains(msg, "try again in 1h0m0s") || strings.Contains(msg, "not answering") {
+			t.Fatalf("over budget: %v", err)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("waited %v for a call it knew it could not make in time", d)
+		}
+		if mine, _ := svc.ListMine(context.Background(), alice, 1); len(mine) != 0 {
+			t.Fatal("a refused submission was stored")
+		}
+	})
+}
+
+// Notifications have their own workers: a slow PostHog holding every
+// execution worker does not hold the requester's "approved" DM.
+func TestNotificationsDoNotWaitBehindExecutions(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *store.DB) {
+		h := newHarness(t, db)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { h.svc.RunWorkers(ctx, 1, time.Second); close(done) }()
+		defer func() { cancel(); <-done }()
+		// Viewer is auto-approved: the execution occupies the only PostHog
+		// worker for 1.5 s, while the approval's notification goes at once.
+		if _, err := h.svc.Roles(ctx); err != nil { // the role cache
+			t.Fatal(err)
+		}
+		h.ph.SetLatency(1500 * time.Millisecond)
+		r2 := h.mustCreate("Viewer", time.Hour) // its member look-up takes 1.5 s too
+		start := time.Now()
+		deadline := time.Now().Add(time.Second)
+		for !slices.Contains(h.notes.types(r2.ID), workflow.EventApproved) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the approved notification waited behind the execution (%v)", h.notes.types(r2.ID))
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if h.request(r2.ID).State == workflow.StateCompleted {
+			t.Fatalf("the execution was not slow (%v): the test proves nothing", time.Since(start))
+		}
 	})
 }

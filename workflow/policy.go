@@ -16,6 +16,7 @@ import (
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
+	"github.com/goccy/go-yaml/token"
 )
 
 // Rules are the policy settings that apply to one role.
@@ -151,6 +152,9 @@ func ParsePolicy(file string, data []byte) (*Policy, error) {
 	if err != nil {
 		return nil, yamlError(file, err)
 	}
+	if err := wholeNumbers(file, astFile); err != nil {
+		return nil, err
+	}
 	at := func(path, reason string) error {
 		pe := &PolicyError{File: file, Reason: reason}
 		if p, err := yaml.PathString(path); err == nil {
@@ -246,7 +250,8 @@ func applyRules(base Rules, raw RawRules, path string, at func(path, reason stri
 			continue
 		}
 		dur, err := ParseDuration(v)
-		if err != nil || dur <= 0 {
+		switch {
+		case err != nil:
 			want := "a duration such as 30m, 8h or 7d"
 			if d.permanent {
 				want += ", or permanent"
@@ -254,7 +259,17 @@ func applyRules(base Rules, raw RawRules, path string, at func(path, reason stri
 			if d.never {
 				want += ", or never"
 			}
-			return r, at(path+"."+d.key, fmt.Sprintf("%s: %q is not %s", d.key, v, want))
+			return r, at(path+"."+d.key, fmt.Sprintf("%s must be %s, got %q", d.key, want, v))
+		case dur == 0 && d.never:
+			// "0s" reads as "0": never.
+		case dur <= 0:
+			reason := d.key + " must be positive"
+			if d.never {
+				reason += " (or never)"
+			} else if d.permanent {
+				reason += " (or permanent)"
+			}
+			return r, at(path+"."+d.key, fmt.Sprintf("%s, got %q", reason, v))
 		}
 		*d.dst = dur
 	}
@@ -304,7 +319,71 @@ func yamlError(file string, err error) error {
 		pe.Reason = ye.GetMessage()
 		if tok := ye.GetToken(); tok != nil && tok.Position != nil {
 			pe.Line, pe.Column = tok.Position.Line, tok.Position.Column
+			pe.Reason = plainYAMLReason(pe.Reason, tok)
 		}
 	}
 	return pe
+}
+
+// plainYAMLReason rewords the YAML decoder's type errors ("cannot unmarshal
+// string into Go struct field rawPolicy.Roles of type int") as what the
+// setting must be, named by the key written before the offending value.
+func plainYAMLReason(msg string, tok *token.Token) string {
+	key := ""
+	if tok.Type == token.MappingValueType && tok.Prev != nil {
+		// A mapping where a list belongs points at the inner key's colon.
+		tok = tok.Prev
+	}
+	if p := tok.Prev; p != nil && p.Type == token.MappingValueType && p.Prev != nil {
+		key = p.Prev.Value
+	}
+	if key == "" {
+		return msg
+	}
+	switch {
+	case strings.HasSuffix(msg, "of type int"):
+		return key + " must be a whole number"
+	case strings.HasSuffix(msg, "of type bool"):
+		return key + " must be true or false"
+	case strings.HasSuffix(msg, "of type string"):
+		return key + " must be a single value, not a list or a mapping"
+	case strings.HasSuffix(msg, "where sequence is expected"), strings.HasSuffix(msg, "of type []string"):
+		return key + " must be a list, like [a, b] or one `- item` per line"
+	case strings.Contains(msg, "where mapping is expected"):
+		return key + " must be a mapping of settings (key: value lines)"
+	}
+	return msg
+}
+
+// wholeNumbers refuses a fraction where a count is meant: the decoder would
+// silently truncate approvals_required: 1.5 to 1.
+func wholeNumbers(file string, f *ast.File) error {
+	var bad *token.Token
+	for _, doc := range f.Docs {
+		ast.Walk(visitorFunc(func(n ast.Node) bool {
+			if mv, ok := n.(*ast.MappingValueNode); ok && bad == nil && mv.Key != nil && mv.Value != nil &&
+				mv.Key.GetToken() != nil && mv.Key.GetToken().Value == "approvals_required" &&
+				mv.Value.Type() == ast.FloatType {
+				bad = mv.Value.GetToken()
+			}
+			return bad == nil
+		}), doc)
+	}
+	if bad == nil {
+		return nil
+	}
+	pe := &PolicyError{File: file, Reason: "approvals_required must be a whole number"}
+	if bad.Position != nil {
+		pe.Line, pe.Column = bad.Position.Line, bad.Position.Column
+	}
+	return pe
+}
+
+type visitorFunc func(ast.Node) bool
+
+func (f visitorFunc) Visit(n ast.Node) ast.Visitor {
+	if !f(n) {
+		return nil
+	}
+	return f
 }

@@ -3,6 +3,7 @@ package workflow
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -25,7 +26,8 @@ import (
 const policyRolesSetting = "policy_roles"
 
 // BindPolicy resolves every role entry of p against PostHog's roles and
-// binds it to the role's id. Errors are *PolicyError naming the entry's line.
+// binds it to the role's id. Errors are *PolicyError naming the entry's line,
+// one per entry PostHog has no role for (joined).
 // When PostHog cannot be asked it binds the entries to the ids remembered
 // from the last start and returns an EUNAVAILABLE error: the caller may go
 // on (entries never bound still match by name). store may be nil (then
@@ -58,14 +60,19 @@ func BindPolicy(ctx context.Context, p *Policy, dir Directory, store Store) erro
 		byID[r.ID] = r
 	}
 	bound := make(map[string]string, len(p.Roles))
+	var problems []error
 	for i := range p.Roles {
 		e := &p.Roles[i]
 		role, ok := findRole(roles, e.Role)
 		if !ok {
-			return unknownPolicyRole(ctx, p, e, roles, byID, known[strings.ToLower(e.Role)], store)
+			problems = append(problems, unknownPolicyRole(ctx, p, e, roles, byID, known[strings.ToLower(e.Role)], store))
+			continue
 		}
 		e.RoleID = role.ID
 		bound[strings.ToLower(e.Role)] = role.ID
+	}
+	if len(problems) > 0 {
+		return errors.Join(problems...)
 	}
 	if store == nil {
 		return nil

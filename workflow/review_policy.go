@@ -75,12 +75,15 @@ func applyReviewRules(r *ReviewRules, raw RawReviewRules, path string, at func(p
 			continue
 		}
 		dur, err := ParseDuration(v)
-		if err != nil || dur <= 0 {
+		switch {
+		case err != nil:
 			want := "a duration such as 8h, 7d or 90d"
 			if d.never {
 				want += ", or never"
 			}
-			return at(path+"."+d.key, fmt.Sprintf("%s: %q is not %s", d.key, v, want))
+			return at(path+"."+d.key, fmt.Sprintf("%s must be %s, got %q", d.key, want, v))
+		case dur <= 0:
+			return at(path+"."+d.key, fmt.Sprintf("%s must be positive, got %q", d.key, v))
 		}
 		*d.dst = dur
 	}
@@ -89,7 +92,7 @@ func applyReviewRules(r *ReviewRules, raw RawReviewRules, path string, at func(p
 		case DecisionKeep, DecisionRemove:
 			r.ReviewUnanswered = v
 		default:
-			return at(path+".review_unanswered", fmt.Sprintf("review_unanswered: %q is not keep or remove", *raw.ReviewUnanswered))
+			return at(path+".review_unanswered", fmt.Sprintf("review_unanswered must be keep or remove, got %q", *raw.ReviewUnanswered))
 		}
 	}
 	if raw.BreakGlass != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"reflect"
 	"strings"
 	"time"
@@ -56,7 +55,7 @@ func loadConfig(environ []string) (config, error) {
 		var pe env.ParseError
 		if errors.As(err, &pe) {
 			if f, ok := reflect.TypeOf(c).FieldByName(pe.Name); ok {
-				return c, fmt.Errorf("%s %q is not a valid %s", f.Tag.Get("env"), m[f.Tag.Get("env")], pe.Type)
+				return c, fmt.Errorf("%s %q is not %s", f.Tag.Get("env"), m[f.Tag.Get("env")], kindOf(f.Type))
 			}
 		}
 		return c, fmt.Errorf("configuration: %w", err)
@@ -64,7 +63,21 @@ func loadConfig(environ []string) (config, error) {
 	for i, a := range c.Admins {
 		c.Admins[i] = strings.TrimSpace(a)
 	}
-	return c, nil
+	return c, c.validate()
+}
+
+// kindOf says in words what a setting of type t looks like.
+func kindOf(t reflect.Type) string {
+	switch {
+	case t == reflect.TypeOf(time.Duration(0)):
+		return "a duration such as 30s, 5m or 1h"
+	case t.Kind() == reflect.Int:
+		return "a whole number"
+	case t.Kind() == reflect.Float64:
+		return "a number"
+	default:
+		return "valid for " + t.String()
+	}
 }
 
 // validateServe checks what `serve` needs, naming the first missing or
@@ -81,17 +94,6 @@ func (c config) validateServe() error {
 		return errors.New("POSTHOG_PERSONAL_API_KEY is required (a personal API key of a PostHog organization admin)")
 	case c.PostHogOrgID == "":
 		return errors.New("POSTHOG_ORGANIZATION_ID is required (the organization id, or @current)")
-	case c.Workers < 1:
-		return fmt.Errorf("ACCESSBOT_WORKERS must be at least 1, got %d", c.Workers)
-	case c.PostHogPerMinute < 1 || c.PostHogPerMinute > 480:
-		return fmt.Errorf("POSTHOG_REQUESTS_PER_MINUTE must be between 1 and 480 (PostHog's limit per key), got %d", c.PostHogPerMinute)
-	case c.PostHogPerHour < 1 || c.PostHogPerHour > 4800:
-		return fmt.Errorf("POSTHOG_REQUESTS_PER_HOUR must be between 1 and 4800 (PostHog's limit per key), got %d", c.PostHogPerHour)
-	}
-	for name, raw := range map[string]string{"SLACK_API_URL": c.SlackAPIURL, "POSTHOG_HOST": c.PostHogHost} {
-		if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("%s must be an http(s) URL, got %q", name, raw)
-		}
 	}
 	return nil
 }

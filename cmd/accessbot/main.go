@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"sort"
 	"strings"
@@ -35,6 +36,8 @@ var commands = []command{
 	{"serve", "run the bot: HTTP server, Socket Mode, workers, scheduler", runServe},
 	{"migrate", "apply database migrations and exit", runMigrate},
 	{"audit", "export or verify the audit log (audit export | audit verify)", runAudit},
+	{"policy", "check a policy file (policy check [FILE])", runPolicy},
+	{"healthcheck", "exit 0 when the running service answers /healthz (for Docker)", runHealthcheck},
 	{"demo", "run the whole flow against in-process fake Slack and PostHog", runDemo},
 	{"sandbox", "a web page to click through the bot as any seeded user (fake Slack and PostHog)", runSandbox},
 	{"version", "print the version", runVersion},
@@ -48,6 +51,10 @@ func main() {
 }
 
 func run(ctx context.Context, c *cli, args []string) int {
+	if len(args) > 1 && args[0] == "help" {
+		// "accessbot help audit export" is "accessbot audit export --help".
+		return run(ctx, c, append(append([]string(nil), args[1:]...), "--help"))
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(c.stdout)
 		if len(args) == 0 {
@@ -70,11 +77,11 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Commands:")
 	for _, cmd := range commands {
-		fmt.Fprintf(w, "  %-8s %s\n", cmd.name, cmd.summary)
+		fmt.Fprintf(w, "  %-11s %s\n", cmd.name, cmd.summary)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Run 'accessbot <command> --help' for a command's flags. Configuration is read from")
-	fmt.Fprintln(w, "environment variables: see README.md.")
+	fmt.Fprintln(w, "Run 'accessbot help <command>' (or 'accessbot <command> --help') for a command's flags.")
+	fmt.Fprintln(w, "Configuration is read from environment variables: see README.md.")
 }
 
 // newFlags makes a subcommand's flag set whose --help prints usage text and
@@ -127,10 +134,11 @@ func runVersion(_ context.Context, c *cli, args []string) int {
 }
 
 // buildVersion is the -ldflags version, else the module version or VCS
-// revision recorded by the Go toolchain.
+// revision recorded by the Go toolchain; either way followed by the Go
+// version that built it: "v1.2.0 go1.26.8", "devel 0123456789ab go1.26.8".
 func buildVersion() string {
 	if version != "" {
-		return version
+		return version + " " + runtime.Version()
 	}
 	info, ok := debug.ReadBuildInfo()
 	if !ok {

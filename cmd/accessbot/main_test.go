@@ -47,7 +47,8 @@ func runCLI(t *testing.T, env []string, args ...string) (int, string, string) {
 
 func TestHelpOnEverySubcommand(t *testing.T) {
 	cases := [][]string{{"--help"}, {"serve", "--help"}, {"migrate", "--help"}, {"audit", "--help"},
-		{"audit", "export", "--help"}, {"audit", "verify", "--help"}, {"demo", "--help"}, {"version", "--help"}}
+		{"audit", "export", "--help"}, {"audit", "verify", "--help"}, {"demo", "--help"}, {"version", "--help"},
+		{"policy", "--help"}, {"policy", "check", "--help"}, {"healthcheck", "--help"}}
 	for _, args := range cases {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			code, out, errOut := runCLI(t, nil, args...)
@@ -107,7 +108,7 @@ func TestServeNamesMissingSettings(t *testing.T) {
 		{drop: "POSTHOG_ORGANIZATION_ID", want: "POSTHOG_ORGANIZATION_ID is required"},
 		{set: "SLACK_APP_TOKEN=xoxb-wrong", want: "SLACK_APP_TOKEN must be an app-level token"},
 		{set: "POSTHOG_HOST=ftp://x", want: "POSTHOG_HOST must be an http(s) URL"},
-		{set: "ACCESSBOT_WORKERS=0", want: "ACCESSBOT_WORKERS must be at least 1"},
+		{set: "ACCESSBOT_WORKERS=0", want: "ACCESSBOT_WORKERS must be between 1 and 100"},
 		{set: "ACCESSBOT_WORKERS=many", want: "ACCESSBOT_WORKERS"},
 	}
 	for _, c := range cases {
