@@ -107,7 +107,7 @@ func (b *Bot) onBlockActions(received time.Time, cb *slack.InteractionCallback) 
 				}})
 			}
 		case views.ActionReviewKeep, views.ActionReviewRemove, views.ActionReviewKeepRest, views.ActionBreakGlassAck, views.ActionBreakGlassStop:
-			what, fn, _, err := b.reviewAction(t, act)
+			what, fn, err := b.reviewAction(t, act)
 			if err != nil {
 				return err
 			}

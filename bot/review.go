@@ -64,14 +64,13 @@ func (b *Bot) startReview(ctx context.Context, t target, role string) {
 	b.reply(ctx, t, views.ReviewStarted(rev))
 }
 
-// reviewAction turns a review or break-glass button into work; ok is false
-// for other actions.
-func (b *Bot) reviewAction(t target, act *slack.BlockAction) (what string, fn func(ctx context.Context), ok bool, err error) {
+// reviewAction turns a review or break-glass button into work.
+func (b *Bot) reviewAction(t target, act *slack.BlockAction) (what string, fn func(ctx context.Context), err error) {
 	switch act.ActionID {
 	case views.ActionReviewKeep, views.ActionReviewRemove:
 		id, member, err := views.ParseReviewItemValue(act.Value)
 		if err != nil {
-			return "", nil, true, malformed("%v", err)
+			return "", nil, malformed("%v", err)
 		}
 		d := workflow.DecisionKeep
 		if act.ActionID == views.ActionReviewRemove {
@@ -81,11 +80,11 @@ func (b *Bot) reviewAction(t target, act *slack.BlockAction) (what string, fn fu
 			if _, err := b.wf.Reviews().Decide(ctx, id, member, t.user, d); err != nil {
 				b.replyError(ctx, t, "answer review", err)
 			}
-		}, true, nil
+		}, nil
 	case views.ActionReviewKeepRest:
 		id, err := requestID(act.Value)
 		if err != nil {
-			return "", nil, true, err
+			return "", nil, err
 		}
 		return "review keep remaining", func(ctx context.Context) {
 			n, err := b.wf.Reviews().KeepRemaining(ctx, id, t.user)
@@ -94,11 +93,11 @@ func (b *Bot) reviewAction(t target, act *slack.BlockAction) (what string, fn fu
 				return
 			}
 			b.reply(ctx, t, views.Text(fmt.Sprintf(":white_check_mark: Kept the %d %s nobody had answered in access review #%d.", n, plural(n, "member", "members"), id)))
-		}, true, nil
+		}, nil
 	case views.ActionBreakGlassAck, views.ActionBreakGlassStop:
 		id, err := requestID(act.Value)
 		if err != nil {
-			return "", nil, true, err
+			return "", nil, err
 		}
 		answer := b.wf.BreakGlass().Acknowledge
 		if act.ActionID == views.ActionBreakGlassStop {
@@ -109,9 +108,9 @@ func (b *Bot) reviewAction(t target, act *slack.BlockAction) (what string, fn fu
 			if _, err := answer(ctx, id, t.user); err != nil {
 				b.replyError(ctx, t, "answer break-glass", err)
 			}
-		}, true, nil
+		}, nil
 	}
-	return "", nil, false, nil
+	return "", nil, malformed("action %q is not a review action", act.ActionID)
 }
 
 func plural(n int, one, many string) string {
