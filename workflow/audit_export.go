@@ -122,6 +122,25 @@ func (s *Service) ExportAudit(ctx context.Context, actor, via string, f AuditFil
 	if err != nil {
 		return 0, err
 	}
+	actorEmail := ""
+	if actor != SystemActor && via == "slack" {
+		actorEmail = s.optionalEmail(ctx, actor)
+	}
+	if err := RecordExport(ctx, s.store, AuditEntry{ActorID: actor, ActorEmail: actorEmail, Time: s.Now()}, via, f, format); err != nil {
+		return 0, err
+	}
+	return WriteAudit(ctx, s.store, f, format, w)
+}
+
+// Updater runs a read-write transaction; Store satisfies it.
+type Updater interface {
+	Update(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
+}
+
+// RecordExport appends the audit_exported entry of an export by e.ActorID
+// through via ("slack", "http" or "cli") with filter f and format, before
+// the export streams, so the export itself shows who took it.
+func RecordExport(ctx context.Context, st Updater, e AuditEntry, via string, f AuditFilter, format string) error {
 	details := map[string]any{"format": format, "via": via}
 	if !f.Since.IsZero() {
 		details["since"] = f.Since.UTC().Format(time.RFC3339)
@@ -129,15 +148,14 @@ func (s *Service) ExportAudit(ctx context.Context, actor, via string, f AuditFil
 	if !f.Until.IsZero() {
 		details["until"] = f.Until.UTC().Format(time.RFC3339)
 	}
-	actorEmail := ""
-	if actor != SystemActor && via == "slack" {
-		actorEmail = s.optionalEmail(ctx, actor)
-	}
-	err = s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
-		return s.audit(ctx, tx, AuditEntry{ActorID: actor, ActorEmail: actorEmail, Action: ActionAuditExported}, details)
+	e.Action = ActionAuditExported
+	e.Details = CanonicalDetails(details)
+	err := st.Update(ctx, func(ctx context.Context, tx Tx) error {
+		entry := e
+		return tx.AppendAudit(ctx, &entry)
 	})
 	if err != nil {
-		return 0, err
+		return fmt.Errorf("append audit %s: %w", e.Action, err)
 	}
-	return WriteAudit(ctx, s.store, f, format, w)
+	return nil
 }

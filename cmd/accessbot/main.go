@@ -34,7 +34,7 @@ type command struct {
 var commands = []command{
 	{"serve", "run the bot: HTTP server, Socket Mode, workers, scheduler", runServe},
 	{"migrate", "apply database migrations and exit", runMigrate},
-	{"audit", "export or verify the audit log (audit export | audit verify)", runAudit},
+	{"audit", "the audit log: export, verify, keygen, checkpoint", runAudit},
 	{"demo", "run the whole flow against in-process fake Slack and PostHog", runDemo},
 	{"version", "print the version", runVersion},
 }
