@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -32,6 +33,7 @@ const (
 	demoDave  = "U0DAVE001" // analyst
 	demoAdmin = "U0ADMIN01" // bot admin
 	demoChan  = "C0APPROVALS"
+	demoAudit = "C0AUDITLOG"
 )
 
 const demoPolicy = `# the demo's policy file
@@ -83,7 +85,9 @@ type demo struct {
 	out     io.Writer
 	slack   *slacktest.Server
 	ph      *posthogtest.Server
-	base    string // the service's URL
+	base    string // the service's Slack-facing URL
+	admin   string // the service's operator URL (/metrics, /audit/export)
+	pub     ed25519.PublicKey
 	secret  string
 	token   string // audit token
 	dbURL   string
@@ -131,12 +135,22 @@ func startDemo(ctx context.Context, c *cli, keep string, verbose bool) (*demo, e
 		return nil, err
 	}
 	d.dbURL = "sqlite:" + filepath.Join(d.dir, "accessbot-demo.db")
+	keyPath := filepath.Join(d.dir, "audit-signing.key")
+	_ = os.Remove(keyPath)
+	_ = os.Remove(keyPath + ".pub")
+	if d.pub, err = writeSigningKey(keyPath); err != nil {
+		return nil, err
+	}
 
 	cfg, err := loadConfig(nil)
 	if err != nil {
 		return nil, err
 	}
 	cfg.Listen = "127.0.0.1:0"
+	cfg.AdminListen = "127.0.0.1:0"
+	cfg.AuditSigningKey = keyPath
+	cfg.AuditChannel = demoAudit
+	cfg.AuditCheckpointInterval = time.Second
 	cfg.DatabaseURL = d.dbURL
 	cfg.SlackBotToken = "xoxb-demo"
 	cfg.SlackSigningSecret = d.secret
@@ -176,11 +190,12 @@ func startDemo(ctx context.Context, c *cli, keep string, verbose bool) (*demo, e
 	select {
 	case addr := <-a.ready:
 		d.base = "http://" + addr
+		d.admin = "http://" + a.adminAddr
 	case err := <-d.stopped:
 		return nil, fmt.Errorf("service stopped at start: %v", err)
 	}
-	fmt.Fprintf(d.out, "accessbot demo — the real service at %s, a fake Slack at %s, a fake PostHog at %s\n",
-		d.base, d.slack.URL(), d.ph.URL())
+	fmt.Fprintf(d.out, "accessbot demo — the real service at %s (operator endpoints at %s), a fake Slack at %s, a fake PostHog at %s\n",
+		d.base, d.admin, d.slack.URL(), d.ph.URL())
 	fmt.Fprintf(d.out, "PostHog roles: Engineering, Finance, Incident Response, Viewer. Owners (policy.yaml): Engineering → bob, Finance → carol.\n")
 	return d, nil
 }
@@ -322,7 +337,7 @@ func (d *demo) play(ctx context.Context) error {
 	}
 
 	// 6. The audit log, exported over HTTP, and its verification.
-	d.say("an admin exports the audit log over HTTP (GET /audit/export, bearer token)")
+	d.say("an admin exports the audit log from the operator listener (GET /audit/export, bearer token)")
 	body, err := d.get("/audit/export?format=jsonl")
 	if err != nil {
 		return err
@@ -338,16 +353,23 @@ func (d *demo) play(ctx context.Context) error {
 	if _, err := d.get("/audit/export?format=csv&since=not-a-time"); err == nil {
 		return errors.New("a malformed export query was accepted")
 	}
-	d.say("accessbot audit verify")
-	if err := d.verify(ctx); err != nil {
+	d.say("the service signs a checkpoint of the audit log (every ACCESSBOT_AUDIT_CHECKPOINT_INTERVAL, 1s here) and posts it to the audit channel")
+	msg, err := d.waitMessage(demoAudit, "Audit checkpoint")
+	if err != nil {
 		return err
 	}
-	return nil
+	kept, err := workflow.ParseCheckpoint([]byte(msg.Text))
+	if err != nil {
+		return fmt.Errorf("the audit channel's checkpoint: %w", err)
+	}
+	d.show("%s", tail(msg.Text, 1))
+	d.say("accessbot audit verify --public-key audit-signing.key.pub --checkpoint (the message above)")
+	return d.verify(ctx, workflow.VerifyOptions{PublicKey: d.pub, Kept: &kept})
 }
 
 // verify runs the same check as `accessbot audit verify` on the demo's database.
-func (d *demo) verify(ctx context.Context) error {
-	rep, err := workflow.VerifyAudit(ctx, d.db)
+func (d *demo) verify(ctx context.Context, o workflow.VerifyOptions) error {
+	rep, err := workflow.VerifyAuditWith(ctx, d.db, o)
 	if err != nil {
 		return err
 	}
@@ -400,7 +422,7 @@ func (d *demo) post(path, body string) (string, error) {
 }
 
 func (d *demo) get(path string) (string, error) {
-	req, err := http.NewRequest(http.MethodGet, d.base+path, nil)
+	req, err := http.NewRequest(http.MethodGet, d.admin+path, nil)
 	if err != nil {
 		return "", err
 	}
