@@ -76,13 +76,13 @@ func (w *world) env(port int) []string {
 
 // process is a running `accessbot serve`.
 type process struct {
-	t    *testing.T
+	t     *testing.T
 	cmd   *exec.Cmd
 	base  string // the Slack-facing listener
 	admin string // the operator listener
-	mu   sync.Mutex
-	log  strings.Builder
-	done chan error
+	mu    sync.Mutex
+	log   strings.Builder
+	done  chan error
 }
 
 func freePort(t *testing.T) int {
