@@ -132,11 +132,7 @@ func New(cfg Config) (*Sender, error) {
 // others check every Poll whether it lapsed. A failed POST is retried with
 // doubling delays up to BackoffMax, holding the lease meanwhile.
 func (s *Sender) Run(ctx context.Context) {
-	defer func() {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		defer cancel()
-		_ = s.cfg.Store.ReleaseAuditStream(rctx, StreamName, s.holder)
-	}()
+	defer s.release(ctx)
 	failures := 0
 	for ctx.Err() == nil {
 		n, err := s.SendOnce(ctx)
@@ -159,6 +155,27 @@ func (s *Sender) Run(ctx context.Context) {
 		case <-ctx.Done():
 		case <-time.After(wait):
 		}
+	}
+}
+
+// Flush delivers what is pending until nothing is left, an attempt fails or
+// ctx ends, then gives up the lease so another process takes over at once.
+// For shutdown: what it cannot deliver, the next holder of the lease will.
+func (s *Sender) Flush(ctx context.Context) error {
+	defer s.release(ctx)
+	for {
+		n, err := s.SendOnce(ctx)
+		if err != nil || n == 0 {
+			return err
+		}
+	}
+}
+
+func (s *Sender) release(ctx context.Context) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	if err := s.cfg.Store.ReleaseAuditStream(rctx, StreamName, s.holder); err != nil {
+		s.cfg.Logger.Warn().Err(err).Msg("audit webhook: releasing the lease failed; another process takes over when it expires")
 	}
 }
 

@@ -114,11 +114,8 @@ func (a *auditAnchors) shutdown(ctx context.Context) {
 		}
 	}
 	if a.sender != nil {
-		for {
-			n, err := a.sender.SendOnce(ctx)
-			if err != nil || n == 0 {
-				break
-			}
+		if err := a.sender.Flush(ctx); err != nil {
+			a.log.Warn().Err(err).Msg("audit webhook: entries left undelivered at shutdown are sent after restart")
 		}
 	}
 }
