@@ -41,12 +41,12 @@ func (db *DB) AppendCheckpoint(ctx context.Context, build func(headSeq int64, he
 
 // NewestAudit returns the newest entry with action a, nil when there is none.
 func (db *DB) NewestAudit(ctx context.Context, a workflow.Action) (*workflow.AuditEntry, error) {
-	rows, err := db.read.DB.QueryContext(ctx, auditSelect+" WHERE action = $1 ORDER BY seq DESC LIMIT 1", string(a))
+	rows, err := db.read.DB.QueryContext(ctx, selectAudit(db.dialect)+" WHERE action = $1 ORDER BY seq DESC LIMIT 1", string(a))
 	if err != nil {
 		return nil, wrap("read newest audit entry", err)
 	}
 	var out *workflow.AuditEntry
-	err = eachAuditRow(rows, func(e *workflow.AuditEntry) error {
+	err = db.eachAuditRow(ctx, db.read.DB, rows, func(e *workflow.AuditEntry) error {
 		c := *e
 		out = &c
 		return nil

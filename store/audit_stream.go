@@ -100,9 +100,9 @@ func (db *DB) AuditStreamCursor(ctx context.Context, name string) (int64, error)
 // AuditEntriesAfter calls fn for up to limit entries with Seq > after, in
 // Seq order; e is reused for the next entry.
 func (db *DB) AuditEntriesAfter(ctx context.Context, after int64, limit int, fn func(e *workflow.AuditEntry) error) error {
-	rows, err := db.read.DB.QueryContext(ctx, auditSelect+" WHERE seq > $1 ORDER BY seq LIMIT $2", after, limit)
+	rows, err := db.read.DB.QueryContext(ctx, selectAudit(db.dialect)+" WHERE seq > $1 ORDER BY seq LIMIT $2", after, limit)
 	if err != nil {
 		return wrap("read audit log", err)
 	}
-	return eachAuditRow(rows, fn)
+	return db.eachAuditRow(ctx, db.read.DB, rows, fn)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"strconv"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -18,7 +19,7 @@ import (
 func AppendAuditCSV(dst []byte, e *AuditEntry) []byte {
 	dst = strconv.AppendInt(dst, e.Seq, 10)
 	dst = append(dst, ',')
-	dst = e.Time.UTC().AppendFormat(dst, AuditTimeFormat)
+	dst = appendAuditTime(dst, e.Time)
 	dst = append(dst, ',')
 	dst = appendCSVField(dst, e.ActorID)
 	dst = append(dst, ',')
@@ -80,7 +81,7 @@ func AppendAuditJSON(dst []byte, e *AuditEntry) []byte {
 	dst = append(dst, `{"seq":`...)
 	dst = strconv.AppendInt(dst, e.Seq, 10)
 	dst = append(dst, `,"time":"`...)
-	dst = e.Time.UTC().AppendFormat(dst, AuditTimeFormat)
+	dst = appendAuditTime(dst, e.Time)
 	dst = append(dst, `","actor":`...)
 	dst = appendJSONString(dst, e.ActorID, false)
 	if e.ActorEmail != "" {
@@ -120,31 +121,36 @@ func appendJSONDetails(dst []byte, details string) []byte {
 	start := len(dst)
 	dst = append(dst, details...) // the bytes to check, in place, without a copy of their own
 	raw := dst[start:]
-	if !json.Valid(raw) {
+	valid, compact := validJSON(raw)
+	switch {
+	case !valid:
 		return appendJSONString(dst[:start], details, true)
-	}
-	if isCompact(raw) {
-		return dst // already compact: the stored form always is
+	case compact: // the stored form always is
+		return dst
 	}
 	var buf bytes.Buffer
 	_ = json.Compact(&buf, raw) // valid, so it cannot fail
 	return append(dst[:start], buf.Bytes()...)
 }
 
-// isCompact reports whether valid JSON b has no whitespace outside strings.
-func isCompact(b []byte) bool {
-	in := false
-	for i := 0; i < len(b); i++ {
-		switch c := b[i]; {
-		case in && c == '\\':
-			i++
-		case c == '"':
-			in = !in
-		case !in && (c == ' ' || c == '\t' || c == '\r' || c == '\n'):
-			return false
-		}
+// appendAuditTime appends t.UTC().Format(AuditTimeFormat) to dst, about
+// ten times faster than time's general formatter.
+func appendAuditTime(dst []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(dst, AuditTimeFormat)
 	}
-	return true
+	hour, minute, sec := t.Clock()
+	micro := t.Nanosecond() / 1000
+	dst = append(dst, byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-',
+		byte('0'+int(month)/10), byte('0'+int(month)%10), '-', byte('0'+day/10), byte('0'+day%10), 'T',
+		byte('0'+hour/10), byte('0'+hour%10), ':', byte('0'+minute/10), byte('0'+minute%10), ':',
+		byte('0'+sec/10), byte('0'+sec%10), '.')
+	for d := 100000; d > 0; d /= 10 {
+		dst = append(dst, byte('0'+micro/d%10))
+	}
+	return append(dst, 'Z')
 }
 
 const hexDigits = "0123456789abcdef"

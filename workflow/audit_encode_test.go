@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/csv"
+	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"os"
@@ -156,5 +158,47 @@ func TestAuditEncodersDoNotAllocate(t *testing.T) {
 		if n := testing.AllocsPerRun(100, fn); n != 0 {
 			t.Errorf("%s: %.1f allocations per entry", name, n)
 		}
+	}
+}
+
+// stdlibCanonical is the canonical entry as json.Marshal wrote it when the
+// chain was first defined: the hand-written form must stay identical, or
+// existing logs would stop verifying.
+func stdlibCanonicalHash(prevHash string, e *workflow.AuditEntry) string {
+	c := struct {
+		Seq          int64  `json:"seq"`
+		Time         string `json:"time"`
+		ActorID      string `json:"actor"`
+		ActorEmail   string `json:"actor_email"`
+		Action       string `json:"action"`
+		RequestID    int64  `json:"request_id"`
+		RoleID       string `json:"role_id"`
+		RoleName     string `json:"role_name"`
+		SubjectID    string `json:"subject"`
+		SubjectEmail string `json:"subject_email"`
+		Details      string `json:"details"`
+	}{e.Seq, e.Time.UTC().Format(workflow.AuditTimeFormat), e.ActorID, e.ActorEmail, string(e.Action), e.RequestID,
+		e.RoleID, e.RoleName, e.SubjectID, e.SubjectEmail, e.Details}
+	b, _ := json.Marshal(c)
+	sum := sha256.Sum256(append([]byte(prevHash+"\n"), b...))
+	return hex.EncodeToString(sum[:])
+}
+
+func TestCanonicalMatchesMarshal(t *testing.T) {
+	for _, e := range trickyEntries() {
+		if got, want := workflow.ComputeHash(e.PrevHash, &e), stdlibCanonicalHash(e.PrevHash, &e); got != want {
+			t.Errorf("entry %d (%q): hash %s, json.Marshal gives %s", e.Seq, e.ActorID, got, want)
+		}
+	}
+	// A hash fixed when the chain was defined (json.Marshal), so a change
+	// of the canonical form cannot go unnoticed.
+	e := workflow.AuditEntry{Seq: 7, Time: time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC), ActorID: "U1", ActorEmail: "a@x",
+		Action: workflow.ActionRequestApproved, RequestID: 3, RoleID: "r", RoleName: "R&D <ops>", SubjectID: "U2", SubjectEmail: "b@x",
+		Details: `{"reason":"a \"b\""}`}
+	if got := workflow.ComputeHash("prev", &e); got != stdlibCanonicalHash("prev", &e) {
+		t.Errorf("hash %s", got)
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = workflow.ComputeHash("prev", &e) }); n > 1 {
+		t.Errorf("%.0f allocations per hash", n)
 	}
 }

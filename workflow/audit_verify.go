@@ -91,7 +91,7 @@ func VerifyAuditWith(ctx context.Context, chain AuditChain, o VerifyOptions) (Ve
 			return fail(prevSeq+1, "entry %d is missing (the entry after %d is %d)", prevSeq+1, prevSeq, e.Seq)
 		case e.PrevHash != prevHash:
 			return fail(e.Seq, "its previous-hash does not match entry %d: an entry before it was changed or removed", prevSeq)
-		case ComputeHash(e.PrevHash, e) != e.Hash:
+		case !hashMatches(e):
 			return fail(e.Seq, "its content does not match its hash: the entry was modified")
 		}
 		if o.Kept != nil && e.Seq == o.Kept.Seq && e.Hash != o.Kept.Hash {
