@@ -42,8 +42,10 @@ type AuditStreamer interface {
 
 // WriteAudit streams the entries matching f to w as CSV or JSON Lines, in
 // constant memory however large the log. It returns how many it wrote.
-// Each entry is encoded into one reused buffer and written through one
-// 64 KiB buffered writer, so the loop allocates nothing of its own.
+// Rows are read on the calling goroutine and encoded on another (see
+// pipeline); each entry is encoded into one reused buffer and written
+// through one 64 KiB buffered writer, so the loop allocates nothing of its
+// own.
 func WriteAudit(ctx context.Context, src AuditReader, f AuditFilter, format string, w io.Writer) (int64, error) {
 	format, err := ParseExportFormat(format)
 	if err != nil {
@@ -72,11 +74,12 @@ func WriteAudit(ctx context.Context, src AuditReader, f AuditFilter, format stri
 		}
 		line = line[:0]
 	}
-	if st, ok := src.(AuditStreamer); ok {
-		err = st.EachAuditEntry(ctx, f, write)
-	} else {
-		err = src.AuditEntries(ctx, f, write)
-	}
+	err = pipeline(func(fn func(e *AuditEntry) error) error {
+		if st, ok := src.(AuditStreamer); ok {
+			return st.EachAuditEntry(ctx, f, fn)
+		}
+		return src.AuditEntries(ctx, f, fn)
+	}, write)
 	if err != nil {
 		return n, fmt.Errorf("export audit log: %w", err)
 	}

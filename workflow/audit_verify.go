@@ -84,7 +84,14 @@ func VerifyAuditWith(ctx context.Context, chain AuditChain, o VerifyOptions) (Ve
 		rep.BrokenSeq, rep.Problem = seq, fmt.Sprintf(format, args...)
 		return errBroken
 	}
-	headSeq, headHash, err := chain.ReadAuditChain(ctx, func(e *AuditEntry) error {
+	var headSeq int64
+	var headHash string
+	// Rows are read on this goroutine and checked on another (pipeline).
+	err := pipeline(func(fn func(e *AuditEntry) error) error {
+		var err error
+		headSeq, headHash, err = chain.ReadAuditChain(ctx, fn)
+		return err
+	}, func(e *AuditEntry) error {
 		rep.Entries++
 		switch {
 		case e.Seq != prevSeq+1:

@@ -28,6 +28,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -80,9 +81,11 @@ func run(entries, runs int, dbPath, bin string) error {
 
 	type result struct {
 		name    string
-		seconds float64
+		seconds []float64 // one per round
+		cpu     float64   // user+sys seconds of the fastest round (0: not measured)
 		rssMiB  float64
 	}
+	var lastCPU float64 // CPU seconds of the last command run
 	command := func(env []string, name string, args ...string) func() (time.Duration, float64, error) {
 		return func() (time.Duration, float64, error) {
 			c := exec.Command(name, args...)
@@ -123,6 +126,7 @@ func run(entries, runs int, dbPath, bin string) error {
 			if err != nil {
 				return 0, 0, fmt.Errorf("%v: %s", err, stderr.String())
 			}
+			lastCPU = (c.ProcessState.UserTime() + c.ProcessState.SystemTime()).Seconds()
 			return d, hwm, nil
 		}
 	}
@@ -146,7 +150,7 @@ func run(entries, runs int, dbPath, bin string) error {
 		steps = append(steps, struct {
 			name string
 			f    func() (time.Duration, float64, error)
-		}{"GET /audit/export?format=" + format, func() (time.Duration, float64, error) { return srv.export(format) }})
+		}{"GET /audit/export?format=" + format, func() (time.Duration, float64, error) { lastCPU = 0; return srv.export(format) }})
 	}
 	// Warm the page cache, then run every command once per round, so load
 	// from other processes on the machine falls on all of them alike; the
@@ -163,20 +167,32 @@ func run(entries, runs int, dbPath, bin string) error {
 			}
 			r := &results[i]
 			r.name = s.name
-			if r.seconds == 0 || d.Seconds() < r.seconds {
-				r.seconds = d.Seconds()
+			if len(r.seconds) == 0 || d.Seconds() < slices.Min(r.seconds) {
+				r.cpu = lastCPU
 			}
+			r.seconds = append(r.seconds, d.Seconds())
 			r.rssMiB = max(r.rssMiB, rss)
 			fmt.Fprintf(os.Stderr, "round %d  %-40s %.2fs  %.1f MiB\n", round+1, s.name, d.Seconds(), rss)
 		}
 	}
 
-	base := results[0].seconds
-	fmt.Printf("\n%d entries, best of %d runs, %s/%s, %d CPUs, %s\n\n", entries, runs, runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
-	fmt.Println("| what | seconds | entries/s | speed vs `sqlite3 -csv` | peak RSS |")
-	fmt.Println("|---|---|---|---|---|")
+	median := func(v []float64) float64 {
+		v = slices.Clone(v)
+		slices.Sort(v)
+		return v[len(v)/2]
+	}
+	base, baseMedian := slices.Min(results[0].seconds), median(results[0].seconds)
+	fmt.Printf("\n%d entries, %d rounds, %s/%s, %d CPUs, %s\n\n", entries, runs, runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
+	fmt.Println("| what | best s | entries/s | speed vs `sqlite3 -csv` (best) | (median) | CPU s | peak RSS |")
+	fmt.Println("|---|---|---|---|---|---|---|")
 	for _, r := range results {
-		fmt.Printf("| %s | %.2f | %s | %.2f× | %.1f MiB |\n", r.name, r.seconds, thousands(int64(float64(entries)/r.seconds)), base/r.seconds, r.rssMiB)
+		best := slices.Min(r.seconds)
+		cpu := "—"
+		if r.cpu > 0 {
+			cpu = fmt.Sprintf("%.2f", r.cpu)
+		}
+		fmt.Printf("| %s | %.2f | %s | %.2f× | %.2f× | %s | %.1f MiB |\n", r.name, best, thousands(int64(float64(entries)/best)),
+			base/best, baseMedian/median(r.seconds), cpu, r.rssMiB)
 	}
 	return nil
 }
