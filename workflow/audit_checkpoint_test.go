@@ -233,7 +233,7 @@ func TestCheckpointSignAndParse(t *testing.T) {
 			t.Errorf("other key: %v", err)
 		}
 		rep, err := workflow.VerifyAuditWith(ctx, db, workflow.VerifyOptions{PublicKey: pub, Kept: &cp})
-		if err != nil || !rep.OK || rep.Checkpoints != 1 || !strings.Contains(rep.String(), "1 signed checkpoints verified") {
+		if err != nil || !rep.OK || rep.Checkpoints != 1 || !strings.Contains(rep.String(), "1 signed checkpoint verified") {
 			t.Fatalf("verify: %s %v", rep, err)
 		}
 	})

@@ -47,7 +47,11 @@ func (r VerifyReport) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "audit log intact: %d entries verified", r.Entries)
 	if r.Signed {
-		fmt.Fprintf(&b, "; %d signed checkpoints verified with the public key (the newest signs entry %d", r.Checkpoints, r.NewestCheck)
+		noun := "checkpoints"
+		if r.Checkpoints == 1 {
+			noun = "checkpoint"
+		}
+		fmt.Fprintf(&b, "; %d signed %s verified with the public key (the newest signs entry %d", r.Checkpoints, noun, r.NewestCheck)
 		if after := r.Entries - r.NewestCheck - 1; after > 0 {
 			fmt.Fprintf(&b, "; %d newer entries are not signed yet", after)
 		}

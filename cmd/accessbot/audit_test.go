@@ -121,7 +121,7 @@ func TestCLISignedCheckpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, out, errOut = runCLI(t, env, "audit", "verify", "--public-key", keyFile+".pub", "--checkpoint", kept)
-	if code != 0 || !strings.Contains(out, "1 signed checkpoints verified") || !strings.Contains(out, "kept checkpoint matches") {
+	if code != 0 || !strings.Contains(out, "1 signed checkpoint verified") || !strings.Contains(out, "kept checkpoint matches") {
 		t.Fatalf("verify: %d %s %s", code, out, errOut)
 	}
 	// A forged kept checkpoint is refused before the walk.
