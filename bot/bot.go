@@ -39,6 +39,10 @@ type Workflow interface {
 	Cancel(ctx context.Context, id int64, actor string) (*workflow.Request, error)
 	// Grants ends and extends grants (revoke, done, extend, overdue list).
 	Grants() *workflow.Grants
+	// Reviews runs access reviews; BreakGlass grants break-glass access
+	// and runs its post-hoc review.
+	Reviews() *workflow.Reviews
+	BreakGlass() *workflow.BreakGlass
 	// CanDecide reports ECONFLICT when r is no longer pending and
 	// EFORBIDDEN when actor may not decide it.
 	CanDecide(ctx context.Context, r *workflow.Request, actor string) error

@@ -28,6 +28,8 @@ const (
 	VerbOwnersAdd    Verb = "owners add"    // make User an owner of Role
 	VerbOwnersRemove Verb = "owners remove" // take User off Role's owners
 	VerbAudit        Verb = "audit"         // export the audit log (Since / SinceAgo)
+	VerbBreakGlass   Verb = "breakglass"    // take a break-glass role now (Role holds "ROLE REASON")
+	VerbReview       Verb = "review"        // start an access review of Role
 	VerbHelp         Verb = "help"          // usage
 )
 
@@ -140,6 +142,20 @@ func ParseCommand(text string) (Command, error) {
 			return Command{}, err
 		}
 		return Command{Verb: VerbDone, ID: id}, nil
+
+	case "breakglass", "break-glass":
+		if len(args) < 2 {
+			return Command{}, usageError("Say which role and why: `/access breakglass ROLE REASON`.")
+		}
+		// Role names may have spaces: the bot splits role from reason
+		// against the roles PostHog has.
+		return Command{Verb: VerbBreakGlass, Role: joinRole(args)}, nil
+
+	case "review":
+		if len(args) == 0 {
+			return Command{}, usageError("Say which role to review: `/access review ROLE`.")
+		}
+		return Command{Verb: VerbReview, Role: joinRole(args)}, nil
 
 	case "roles":
 		if len(args) > 0 {

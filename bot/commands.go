@@ -122,6 +122,12 @@ func (b *Bot) runCommand(ctx context.Context, t target, c Command) {
 
 	case VerbAudit:
 		b.exportAudit(ctx, t, c)
+
+	case VerbBreakGlass:
+		b.breakGlass(ctx, t, c.Role)
+
+	case VerbReview:
+		b.startReview(ctx, t, c.Role)
 	}
 }
 
@@ -218,6 +224,7 @@ func (b *Bot) openRequestModal(ctx context.Context, received time.Time, triggerI
 	}
 	if kind == workflow.KindAdd {
 		in.Durations = b.wf.DurationChoices(chosen)
+		in.BreakGlass = b.breakGlassLimit(chosen)
 	}
 	if _, err := b.api.OpenViewContext(ctx, triggerID, views.RequestModal(in)); err != nil {
 		b.log.Warn().Err(err).Str("slack_user", t.user).Msg("views.open for the request modal")

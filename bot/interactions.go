@@ -117,6 +117,12 @@ func (b *Bot) onBlockActions(received time.Time, cb *slack.InteractionCallback) 
 		default:
 			b.commitThen(received, "revoke grant", t, b.home(cb, t, b.revoke(t, id, "")))
 		}
+	case views.ActionReviewKeep, views.ActionReviewRemove, views.ActionReviewKeepRest, views.ActionBreakGlassAck, views.ActionBreakGlassStop:
+		what, fn, err := b.reviewAction(t, act)
+		if err != nil {
+			return err
+		}
+		b.spawn(what, fn)
 	case views.ActionNewRequest:
 		b.spawn("open request modal", func(ctx context.Context) {
 			b.openRequestModal(ctx, received, cb.TriggerID, t, workflow.KindAdd, "", "")
@@ -208,7 +214,7 @@ func (b *Bot) refreshRequestModal(ctx context.Context, cb *slack.InteractionCall
 		return // the submission reports it on the role block
 	}
 	in := views.RequestModalInput{Kind: meta.Kind, Requester: cb.User.ID, Subject: meta.Subject, Role: &role,
-		Durations: b.wf.DurationChoices(role)}
+		Durations: b.wf.DurationChoices(role), BreakGlass: b.breakGlassLimit(role)}
 	external := false
 	for _, blk := range cb.View.Blocks.BlockSet {
 		if input, ok := blk.(*slack.InputBlock); ok && input.BlockID == views.BlockRole {
@@ -283,7 +289,12 @@ func (b *Bot) submitRequest(received time.Time, cb *slack.InteractionCallback) (
 
 	ctx, cancel := context.WithDeadline(context.Background(), received.Add(b.budget))
 	defer cancel()
-	r, err := b.wf.CreateRequest(ctx, in)
+	create := b.wf.CreateRequest
+	breakGlass := meta.Kind == workflow.KindAdd && breakGlassRequested(cb)
+	if breakGlass {
+		create = b.wf.BreakGlass().Use
+	}
+	r, err := create(ctx, in)
 	if err != nil {
 		if ctx.Err() != nil {
 			b.log.Warn().Err(err).Str("slack_user", in.RequesterID).Msg("request submission ran out of time")
@@ -301,7 +312,14 @@ func (b *Bot) submitRequest(received time.Time, cb *slack.InteractionCallback) (
 		}
 		return fieldErrors(block, workflow.ErrorMessage(err)), nil
 	}
-	b.log.Debug().Int64("request_id", r.ID).Str("slack_user", r.RequesterID).Msg("request submitted")
+	b.log.Debug().Int64("request_id", r.ID).Str("slack_user", r.RequesterID).Bool("break_glass", breakGlass).Msg("request submitted")
+	if breakGlass {
+		b.spawn("break-glass confirmation", func(ctx context.Context) {
+			if _, _, err := b.dm(ctx, r.RequesterID, views.BreakGlassGranted(r)); err != nil {
+				_ = b.sendFailed(err, "DM break-glass confirmation", r.RequesterID, r.ID)
+			}
+		})
+	}
 	// The requester's confirmation DM comes with the created notification.
 	return ack{kind: KindViewSubmission, body: slack.NewClearViewSubmissionResponse()}, nil
 }

@@ -31,6 +31,15 @@ import (
 // requester's DM about a decision comes in its own delivery
 // (AudienceRequester), so it never waits on the approvers' copies.
 func (b *Bot) Notify(ctx context.Context, e workflow.Event) error {
+	if e.Review != nil {
+		err := b.notifyReview(ctx, e)
+		if err != nil && !workflow.IsTemporary(err) && !errors.Is(err, context.Canceled) {
+			// Permanent Slack failures were dropped per recipient already;
+			// what is left (the database, a transport error) is worth a retry.
+			err = &workflow.TemporaryError{Err: err}
+		}
+		return err
+	}
 	if e.Type == workflow.EventDrift {
 		if e.Drift == nil {
 			return nil
@@ -46,7 +55,7 @@ func (b *Bot) Notify(ctx context.Context, e workflow.Event) error {
 	}
 	if e.Audience == workflow.AudienceRequester {
 		m, ok := views.RequesterUpdate(e.Type, r)
-		if !ok {
+		if !ok || r.RequesterID == workflow.SystemActor {
 			return nil
 		}
 		return b.once(fmt.Sprintf("%s/%d/%s", e.Type, r.ID, r.RequesterID), func() error {
@@ -77,6 +86,12 @@ func (b *Bot) Notify(ctx context.Context, e workflow.Event) error {
 		if err := b.syncCopies(ctx, r, e.Owners); err != nil {
 			return err
 		}
+		// Someone removed by another person (an owner, a review) is told why.
+		if e.Type == workflow.EventCompleted && r.Kind == workflow.KindRemove && r.SubjectID != r.RequesterID {
+			if err := b.tellRemoved(ctx, r); err != nil {
+				return err
+			}
+		}
 		if e.Type == workflow.EventFailed && r.Kind != workflow.KindExtend {
 			return b.toOwners(ctx, fmt.Sprintf("%s/%d", e.Type, r.ID), deciders(r, e.Owners), views.OwnersFailure(r), "failure")
 		}
@@ -96,6 +111,23 @@ func deciders(r *workflow.Request, owners []string) []string {
 		}
 	}
 	return out
+}
+
+// sendFailed classifies a failed Slack call of a delivery: worth a retry
+// (rate limits with their Retry-After, 5xx, timeouts) → a
+// *workflow.TemporaryError; anything else is logged, counted and dropped.
+func (b *Bot) sendFailed(err error, doing, user string, requestID int64) error {
+	if err == nil || workflow.IsTemporary(err) {
+		return err
+	}
+	var rl *slack.RateLimitedError
+	switch {
+	case errors.As(err, &rl):
+		return &workflow.TemporaryError{Err: err, RetryAfter: rl.RetryAfter}
+	case retryable(err):
+		return &workflow.TemporaryError{Err: err}
+	}
+	return b.dropPermanent(err, doing, user, requestID)
 }
 
 // dropPermanent logs and counts a delivery that can never work and
@@ -304,7 +336,7 @@ func (b *Bot) remind(ctx context.Context, r *workflow.Request, owners []string) 
 func (b *Bot) toOwners(ctx context.Context, key string, owners []string, m views.Message, what string) error {
 	var first error
 	for _, o := range owners {
-		err := b.once(key+"/"+o, func() error { return b.dropPermanent(b.dmNotify(ctx, o, m), "DM "+what, o, 0) })
+		err := b.once(key+"/"+o, func() error { return b.sendFailed(b.dmNotify(ctx, o, m), "DM "+what, o, 0) })
 		if err != nil && first == nil {
 			first = err
 		}

@@ -328,6 +328,22 @@ func TestMemberShape(t *testing.T) {
 	}
 }
 
+func TestMemberTwoFactor(t *testing.T) {
+	e := newEnv(t)
+	on := e.srv.AddUser("on@example.com", "On", "")
+	e.srv.AddUser("off@example.com", "Off", "")
+	e.srv.SetTwoFactor(on.UUID, true)
+	for email, want := range map[string]bool{"on@example.com": true, "off@example.com": false} {
+		m, err := e.c.Members.FindByEmail(ctx(t), email)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Is2FAEnabled != want {
+			t.Errorf("%s: is_2fa_enabled = %v, want %v", email, m.Is2FAEnabled, want)
+		}
+	}
+}
+
 func TestMembersNeedScope(t *testing.T) {
 	e := newEnvWith(t, []posthogtest.Option{posthogtest.WithKeyScopes(posthogtest.ScopeOrganizationRead, posthogtest.ScopeOrganizationWrite)})
 	_, err := e.c.Members.ListAll(ctx(t))

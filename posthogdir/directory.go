@@ -155,3 +155,42 @@ func mapError(doing string, err error) error {
 		return &failure{fmt.Sprintf("PostHog could not %s: %v", doing, err), err}
 	}
 }
+
+var _ workflow.ReviewDirectory = (*Directory)(nil)
+
+// RoleMembersDetailed lists a role's memberships with each member's
+// last_login and is_2fa_enabled, which only the organization members list
+// carries (a role membership's nested member has no last_login). It reads
+// the role's memberships and the members list, page by page: background
+// work for access reviews, never a person's request.
+func (d *Directory) RoleMembersDetailed(ctx context.Context, roleID string) ([]workflow.ReviewMember, error) {
+	ctx = priority(ctx)
+	ms, err := d.client.RoleMemberships.ListAll(ctx, roleID)
+	if err != nil {
+		return nil, mapError("list role members", err)
+	}
+	if len(ms) == 0 {
+		return nil, nil
+	}
+	org, err := d.client.Members.ListAll(ctx)
+	if err != nil {
+		return nil, mapError("list organization members", err)
+	}
+	byUser := make(map[string]posthog.OrganizationMember, len(org))
+	for _, m := range org {
+		byUser[m.User.UUID] = m
+	}
+	out := make([]workflow.ReviewMember, 0, len(ms))
+	for _, m := range ms {
+		rm := workflow.ReviewMember{RoleMember: workflow.RoleMember{MembershipID: m.ID, Member: member(m.User)}}
+		if om, ok := byUser[m.User.UUID]; ok {
+			twoFA := om.Is2FAEnabled
+			rm.TwoFactor = &twoFA
+			if om.LastLogin != nil {
+				rm.LastLogin = om.LastLogin.UTC()
+			}
+		}
+		out = append(out, rm)
+	}
+	return out, nil
+}

@@ -111,3 +111,43 @@ func TestDirectoryErrors(t *testing.T) {
 		})
 	}
 }
+
+// An access review's members carry last_login and is_2fa_enabled from the
+// organization members list, joined to the role's memberships.
+func TestRoleMembersDetailed(t *testing.T) {
+	ctx := context.Background()
+	d, ph := newDirectory(t, "")
+	role := ph.AddRole("Engineering")
+	empty := ph.AddRole("Empty")
+	alice := ph.AddUser("alice@example.com", "Alice", "Nguyen")
+	bob := ph.AddUser("bob@example.com", "Bob", "")
+	ph.AddUser("carol@example.com", "Carol", "") // not in the role
+	login := time.Date(2026, 10, 1, 8, 30, 0, 0, time.UTC)
+	ph.SetLastLogin(alice.UUID, login)
+	ph.SetTwoFactor(alice.UUID, true)
+	ma := ph.AddMembership(role.ID, alice.UUID)
+	ph.AddMembership(role.ID, bob.UUID)
+
+	got, err := d.RoleMembersDetailed(ctx, role.ID)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("RoleMembersDetailed = %+v, %v", got, err)
+	}
+	byEmail := map[string]workflow.ReviewMember{}
+	for _, m := range got {
+		byEmail[m.Email] = m
+	}
+	a, b := byEmail["alice@example.com"], byEmail["bob@example.com"]
+	if a.MembershipID != ma.ID || a.Name != "Alice Nguyen" || !a.LastLogin.Equal(login) || a.TwoFactor == nil || !*a.TwoFactor {
+		t.Errorf("alice = %+v", a)
+	}
+	if !b.LastLogin.IsZero() || b.TwoFactor == nil || *b.TwoFactor {
+		t.Errorf("bob (never logged in, no 2FA) = %+v", b)
+	}
+	ph.ResetCalls()
+	if got, err := d.RoleMembersDetailed(ctx, empty.ID); err != nil || len(got) != 0 {
+		t.Fatalf("empty role: %+v, %v", got, err)
+	}
+	if n := len(ph.Calls()); n != 1 {
+		t.Errorf("an empty role took %d calls, want 1 (no members list)", n)
+	}
+}

@@ -95,9 +95,10 @@ type surface struct {
 // Render model: what the templates show, every text already HTML.
 
 type rOption struct {
-	Label    template.HTML
-	Value    string
-	Selected bool
+	Label       template.HTML
+	Value       string
+	Selected    bool
+	Description template.HTML // checkboxes: the line under the option
 }
 
 type rConfirm struct {
@@ -307,6 +308,14 @@ func (x text) element(e element, s surface, blockID string, index int) rElement 
 		}
 		if e.InitialOption != nil && !r.Selected {
 			add(*e.InitialOption) // an external select's prefilled choice
+		}
+	case "checkboxes":
+		for _, o := range e.Options {
+			ro := rOption{Label: x.textObj(o.Text), Value: o.Value}
+			if o.Description != nil {
+				ro.Description = x.textObj(*o.Description)
+			}
+			r.Options = append(r.Options, ro)
 		}
 	case "plain_text_input":
 	default:

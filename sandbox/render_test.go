@@ -202,6 +202,33 @@ func TestModalRendering(t *testing.T) {
 	}
 }
 
+// The request modal's break-glass checkbox is a real checkbox whose form
+// field is its block id, as a submission needs it.
+func TestBreakGlassCheckboxRendering(t *testing.T) {
+	s, err := New(testConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.text.modal("V11", golden(t, "modal_request_breakglass"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := s.tmpl.ExecuteTemplate(&b, "modal", modalData{Me: "U0ALICE", Modal: m}); err != nil {
+		t.Fatal(err)
+	}
+	html := b.String()
+	for _, want := range []string{
+		`<label for="el-break_glass-4-breakglass_check">Emergency? <span class="muted">(optional)</span></label>`,
+		`<input type="checkbox" name="break_glass" value="break_glass"> Break glass: grant it now, without approval`,
+		`Emergencies only: for at most 1 hour.`,
+	} {
+		if !strings.Contains(html, want) {
+			t.Errorf("modal lacks %s\n%s", want, html)
+		}
+	}
+}
+
 func TestUnknownBlocksAreShownAsSuch(t *testing.T) {
 	x := testText()
 	bs, err := x.blocks(json.RawMessage(`[{"type":"video","title":{"type":"plain_text","text":"x"}},{"type":"actions","elements":[{"type":"datepicker","action_id":"d"}]}]`),

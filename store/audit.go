@@ -48,24 +48,6 @@ func newAuditRow(e *workflow.AuditEntry) *auditRow {
 	}
 }
 
-func (row *auditRow) entry() *workflow.AuditEntry {
-	return &workflow.AuditEntry{
-		Seq:          row.Seq,
-		Time:         row.At.Time(),
-		ActorID:      row.ActorID,
-		ActorEmail:   row.ActorEmail,
-		Action:       workflow.Action(row.Action),
-		RequestID:    row.RequestID,
-		RoleID:       row.RoleID,
-		RoleName:     row.RoleName,
-		SubjectID:    row.SubjectID,
-		SubjectEmail: row.SubjectEmail,
-		Details:      row.Details,
-		PrevHash:     row.PrevHash,
-		Hash:         row.Hash,
-	}
-}
-
 // auditHeadRow is the single row of audit_head: the Seq and Hash of the
 // newest entry, kept apart from the entries so that deleting the last entry
 // is detectable, and locked by every append so appends form one chain.
@@ -122,38 +104,6 @@ func appendAudit(ctx context.Context, idb bun.IDB, dialect string, now time.Time
 		Set("seq = ?", e.Seq).Set("hash = ?", e.Hash).Where("id = 1").
 		Exec(ctx); err != nil {
 		return wrap("append audit: move head", err)
-	}
-	return nil
-}
-
-// AuditEntries calls fn for each entry with f.Since <= Time < f.Until (zero
-// bounds do not bound), in Seq order. Rows are read one at a time from a
-// database cursor, so memory stays constant however long the log; fn's
-// error stops the walk and is returned as is.
-func (db *DB) AuditEntries(ctx context.Context, f workflow.AuditFilter, fn func(*workflow.AuditEntry) error) error {
-	q := db.read.NewSelect().Model((*auditRow)(nil))
-	if !f.Since.IsZero() {
-		q = q.Where("l.at >= ?", newTime(f.Since))
-	}
-	if !f.Until.IsZero() {
-		q = q.Where("l.at < ?", newTime(f.Until))
-	}
-	rows, err := q.Order("l.seq").Rows(ctx)
-	if err != nil {
-		return wrap("read audit log", err)
-	}
-	defer func() { _ = rows.Close() }()
-	for rows.Next() {
-		var row auditRow
-		if err := db.read.ScanRow(ctx, rows, &row); err != nil {
-			return wrap("read audit log", err)
-		}
-		if err := fn(row.entry()); err != nil {
-			return err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return wrap("read audit log", err)
 	}
 	return nil
 }

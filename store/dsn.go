@@ -134,3 +134,14 @@ func redactURL(raw string) string {
 	}
 	return scheme + "://" + authority + path
 }
+
+// SQLitePath returns the file path of a SQLite DATABASE_URL, and false for
+// any other URL. Commands that only read use it to refuse a missing file
+// rather than let SQLite create an empty database.
+func SQLitePath(databaseURL string) (string, bool) {
+	t, err := parseURL(databaseURL)
+	if err != nil || t.dialect != DialectSQLite {
+		return "", false
+	}
+	return t.path, true
+}

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"sync"
 	"time"
 )
 
@@ -58,51 +60,77 @@ type AuditEntry struct {
 	Hash         string // hex SHA-256 over PrevHash and the canonical entry
 }
 
-// canonicalEntry fixes the field order and spelling the hash covers.
-type canonicalEntry struct {
-	Seq          int64  `json:"seq"`
-	Time         string `json:"time"`
-	ActorID      string `json:"actor"`
-	ActorEmail   string `json:"actor_email"`
-	Action       string `json:"action"`
-	RequestID    int64  `json:"request_id"`
-	RoleID       string `json:"role_id"`
-	RoleName     string `json:"role_name"`
-	SubjectID    string `json:"subject"`
-	SubjectEmail string `json:"subject_email"`
-	Details      string `json:"details"`
-}
-
 // AuditTimeFormat is how entry times are written in hashes and exports.
 const AuditTimeFormat = "2006-01-02T15:04:05.000000Z07:00"
 
-// ComputeHash returns the chain hash of e given the previous entry's hash.
-// It covers every field but PrevHash and Hash themselves, so editing any
-// stored column of any row, or deleting a row, breaks the chain.
+// ComputeHash returns the chain hash of e given the previous entry's hash:
+// the hex SHA-256 of prevHash, a newline and the entry's canonical JSON
+// (see appendCanonical). It covers every field but PrevHash and Hash
+// themselves, so editing any stored column of any row, or deleting a row,
+// breaks the chain.
 func ComputeHash(prevHash string, e *AuditEntry) string {
-	c := canonicalEntry{
-		Seq:          e.Seq,
-		Time:         e.Time.UTC().Format(AuditTimeFormat),
-		ActorID:      e.ActorID,
-		ActorEmail:   e.ActorEmail,
-		Action:       string(e.Action),
-		RequestID:    e.RequestID,
-		RoleID:       e.RoleID,
-		RoleName:     e.RoleName,
-		SubjectID:    e.SubjectID,
-		SubjectEmail: e.SubjectEmail,
-		Details:      e.Details,
+	var sum [64]byte
+	chainHash(&sum, prevHash, e)
+	return string(sum[:])
+}
+
+// hashMatches reports whether e's stored Hash is its chain hash, without
+// allocating: verification calls it for every entry.
+func hashMatches(e *AuditEntry) bool {
+	var sum [64]byte
+	chainHash(&sum, e.PrevHash, e)
+	return string(sum[:]) == e.Hash
+}
+
+// hashState is a reusable encoding buffer.
+type hashState struct{ buf []byte }
+
+var hashStates = sync.Pool{New: func() any { return &hashState{buf: make([]byte, 0, 1024)} }}
+
+func chainHash(out *[64]byte, prevHash string, e *AuditEntry) {
+	st := hashStates.Get().(*hashState)
+	st.buf = append(st.buf[:0], prevHash...)
+	st.buf = append(st.buf, '\n')
+	st.buf = appendCanonical(st.buf, e)
+	sum := sha256.Sum256(st.buf)
+	hex.Encode(out[:], sum[:])
+	if cap(st.buf) <= 64<<10 {
+		hashStates.Put(st)
 	}
-	b, err := json.Marshal(c)
-	if err != nil {
-		// Only strings and integers: Marshal cannot fail.
-		panic(fmt.Sprintf("audit: marshal canonical entry: %v", err))
-	}
-	h := sha256.New()
-	h.Write([]byte(prevHash))
-	h.Write([]byte{'\n'})
-	h.Write(b)
-	return hex.EncodeToString(h.Sum(nil))
+}
+
+// appendCanonical appends the canonical form the hash covers: the JSON
+// encoding/json.Marshal gives (HTML-escaped strings) of
+//
+//	{"seq","time","actor","actor_email","action","request_id","role_id",
+//	 "role_name","subject","subject_email","details"}
+//
+// in that order, with Details as a string. TestCanonicalMatchesMarshal
+// holds it to json.Marshal, so existing chains keep verifying.
+func appendCanonical(dst []byte, e *AuditEntry) []byte {
+	dst = append(dst, `{"seq":`...)
+	dst = strconv.AppendInt(dst, e.Seq, 10)
+	dst = append(dst, `,"time":"`...)
+	dst = appendAuditTime(dst, e.Time)
+	dst = append(dst, `","actor":`...)
+	dst = appendJSONString(dst, e.ActorID, true)
+	dst = append(dst, `,"actor_email":`...)
+	dst = appendJSONString(dst, e.ActorEmail, true)
+	dst = append(dst, `,"action":`...)
+	dst = appendJSONString(dst, string(e.Action), true)
+	dst = append(dst, `,"request_id":`...)
+	dst = strconv.AppendInt(dst, e.RequestID, 10)
+	dst = append(dst, `,"role_id":`...)
+	dst = appendJSONString(dst, e.RoleID, true)
+	dst = append(dst, `,"role_name":`...)
+	dst = appendJSONString(dst, e.RoleName, true)
+	dst = append(dst, `,"subject":`...)
+	dst = appendJSONString(dst, e.SubjectID, true)
+	dst = append(dst, `,"subject_email":`...)
+	dst = appendJSONString(dst, e.SubjectEmail, true)
+	dst = append(dst, `,"details":`...)
+	dst = appendJSONString(dst, e.Details, true)
+	return append(dst, '}')
 }
 
 // Seal fills Time's precision, PrevHash and Hash of e, the entry after prev
@@ -136,4 +164,7 @@ func CanonicalDetails(details map[string]any) string {
 type AuditFilter struct {
 	Since time.Time // entries at or after
 	Until time.Time // entries before
+	// ActionPrefix keeps the entries whose action starts with it
+	// ("review_" gives every review decision).
+	ActionPrefix string
 }

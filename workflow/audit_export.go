@@ -3,11 +3,8 @@ package workflow
 import (
 	"bufio"
 	"context"
-	"encoding/csv"
-	"encoding/json"
 	"fmt"
 	"io"
-	"strconv"
 	"time"
 )
 
@@ -26,23 +23,6 @@ type AuditReader interface {
 var AuditCSVHeader = []string{"seq", "time", "actor", "actor_email", "action", "request_id", "role_id", "role_name",
 	"subject", "subject_email", "details", "prev_hash", "hash"}
 
-// auditJSON is one line of a JSON Lines export.
-type auditJSON struct {
-	Seq          int64           `json:"seq"`
-	Time         string          `json:"time"`
-	ActorID      string          `json:"actor"`
-	ActorEmail   string          `json:"actor_email,omitempty"`
-	Action       Action          `json:"action"`
-	RequestID    int64           `json:"request_id,omitempty"`
-	RoleID       string          `json:"role_id,omitempty"`
-	RoleName     string          `json:"role_name,omitempty"`
-	SubjectID    string          `json:"subject,omitempty"`
-	SubjectEmail string          `json:"subject_email,omitempty"`
-	Details      json.RawMessage `json:"details"`
-	PrevHash     string          `json:"prev_hash"`
-	Hash         string          `json:"hash"`
-}
-
 // ParseExportFormat checks an export format name ("" means CSV).
 func ParseExportFormat(s string) (string, error) {
 	switch s {
@@ -54,8 +34,18 @@ func ParseExportFormat(s string) (string, error) {
 	return "", Errorf(EINVALID, "Unknown export format %q: use csv or jsonl.", s)
 }
 
+// AuditStreamer is an AuditReader that reuses one entry for every row (fn
+// must not keep e); the store satisfies it, and exports use it when given.
+type AuditStreamer interface {
+	EachAuditEntry(ctx context.Context, f AuditFilter, fn func(e *AuditEntry) error) error
+}
+
 // WriteAudit streams the entries matching f to w as CSV or JSON Lines, in
 // constant memory however large the log. It returns how many it wrote.
+// Rows are read on the calling goroutine and encoded on another (see
+// pipeline); each entry is encoded into one reused buffer and written
+// through one 64 KiB buffered writer, so the loop allocates nothing of its
+// own.
 func WriteAudit(ctx context.Context, src AuditReader, f AuditFilter, format string, w io.Writer) (int64, error) {
 	format, err := ParseExportFormat(format)
 	if err != nil {
@@ -63,52 +53,51 @@ func WriteAudit(ctx context.Context, src AuditReader, f AuditFilter, format stri
 	}
 	bw := bufio.NewWriterSize(w, 64<<10)
 	var n int64
-	var write func(e *AuditEntry) error
-	flush := func() error { return nil }
-	switch format {
-	case FormatCSV:
-		cw := csv.NewWriter(bw)
-		if err := cw.Write(AuditCSVHeader); err != nil {
-			return 0, err
-		}
-		row := make([]string, len(AuditCSVHeader))
-		write = func(e *AuditEntry) error {
-			row[0] = strconv.FormatInt(e.Seq, 10)
-			row[1] = e.Time.UTC().Format(AuditTimeFormat)
-			row[2], row[3], row[4] = e.ActorID, e.ActorEmail, string(e.Action)
-			row[5] = ""
-			if e.RequestID != 0 {
-				row[5] = strconv.FormatInt(e.RequestID, 10)
-			}
-			row[6], row[7], row[8], row[9] = e.RoleID, e.RoleName, e.SubjectID, e.SubjectEmail
-			row[10], row[11], row[12] = e.Details, e.PrevHash, e.Hash
-			return cw.Write(row)
-		}
-		flush = func() error { cw.Flush(); return cw.Error() }
-	case FormatJSONL:
-		enc := json.NewEncoder(bw)
-		enc.SetEscapeHTML(false)
-		write = func(e *AuditEntry) error {
-			details := json.RawMessage(e.Details)
-			if !json.Valid(details) {
-				details, _ = json.Marshal(e.Details)
-			}
-			return enc.Encode(auditJSON{Seq: e.Seq, Time: e.Time.UTC().Format(AuditTimeFormat), ActorID: e.ActorID,
-				ActorEmail: e.ActorEmail, Action: e.Action, RequestID: e.RequestID, RoleID: e.RoleID, RoleName: e.RoleName,
-				SubjectID: e.SubjectID, SubjectEmail: e.SubjectEmail, Details: details, PrevHash: e.PrevHash, Hash: e.Hash})
-		}
+	line := make([]byte, 0, 1024)
+	if format == FormatCSV {
+		line = AppendAuditCSVHeader(line)
 	}
-	err = src.AuditEntries(ctx, f, func(e *AuditEntry) error {
+	write := func(e *AuditEntry) error {
 		n++
-		return write(e)
-	})
+		if format == FormatCSV {
+			line = AppendAuditCSV(line, e)
+		} else {
+			line = append(AppendAuditJSON(line, e), '\n')
+		}
+		_, err := bw.Write(line)
+		line = line[:0]
+		return err
+	}
+	if len(line) > 0 {
+		if _, err := bw.Write(line); err != nil {
+			return 0, fmt.Errorf("export audit log: %w", err)
+		}
+		line = line[:0]
+	}
+	err = pipeline(func(fn func(e *AuditEntry) error) error {
+		if st, ok := src.(AuditStreamer); ok {
+			return st.EachAuditEntry(ctx, f, fn)
+		}
+		return src.AuditEntries(ctx, f, fn)
+	}, write)
 	if err != nil {
 		return n, fmt.Errorf("export audit log: %w", err)
 	}
-	if err := flush(); err != nil {
+	if err := bw.Flush(); err != nil {
 		return n, fmt.Errorf("export audit log: %w", err)
 	}
-	return n, bw.Flush()
+	return n, nil
+}
+
+// AppendAuditCSVHeader appends the CSV header line to dst.
+func AppendAuditCSVHeader(dst []byte) []byte {
+	for i, h := range AuditCSVHeader {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, h...)
+	}
+	return append(dst, '\n')
 }
 
 // ExportAudit audits that actor exported the log (via "slack", where only
@@ -122,6 +111,25 @@ func (s *Service) ExportAudit(ctx context.Context, actor, via string, f AuditFil
 	if err != nil {
 		return 0, err
 	}
+	actorEmail := ""
+	if actor != SystemActor && via == "slack" {
+		actorEmail = s.optionalEmail(ctx, actor)
+	}
+	if err := RecordExport(ctx, s.store, AuditEntry{ActorID: actor, ActorEmail: actorEmail, Time: s.Now()}, via, f, format); err != nil {
+		return 0, err
+	}
+	return WriteAudit(ctx, s.store, f, format, w)
+}
+
+// Updater runs a read-write transaction; Store satisfies it.
+type Updater interface {
+	Update(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
+}
+
+// RecordExport appends the audit_exported entry of an export by e.ActorID
+// through via ("slack", "http" or "cli") with filter f and format, before
+// the export streams, so the export itself shows who took it.
+func RecordExport(ctx context.Context, st Updater, e AuditEntry, via string, f AuditFilter, format string) error {
 	details := map[string]any{"format": format, "via": via}
 	if !f.Since.IsZero() {
 		details["since"] = f.Since.UTC().Format(time.RFC3339)
@@ -129,15 +137,17 @@ func (s *Service) ExportAudit(ctx context.Context, actor, via string, f AuditFil
 	if !f.Until.IsZero() {
 		details["until"] = f.Until.UTC().Format(time.RFC3339)
 	}
-	actorEmail := ""
-	if actor != SystemActor && via == "slack" {
-		actorEmail = s.optionalEmail(ctx, actor)
+	if f.ActionPrefix != "" {
+		details["action"] = f.ActionPrefix
 	}
-	err = s.store.Update(ctx, func(ctx context.Context, tx Tx) error {
-		return s.audit(ctx, tx, AuditEntry{ActorID: actor, ActorEmail: actorEmail, Action: ActionAuditExported}, details)
+	e.Action = ActionAuditExported
+	e.Details = CanonicalDetails(details)
+	err := st.Update(ctx, func(ctx context.Context, tx Tx) error {
+		entry := e
+		return tx.AppendAudit(ctx, &entry)
 	})
 	if err != nil {
-		return 0, err
+		return fmt.Errorf("append audit %s: %w", e.Action, err)
 	}
-	return WriteAudit(ctx, s.store, f, format, w)
+	return nil
 }

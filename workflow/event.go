@@ -38,6 +38,11 @@ type Event struct {
 	// but the requester's DM about a decision: approver messages, every
 	// stored copy, owners' alerts) or AudienceRequester (only that DM).
 	Audience Audience
+	// Review events (review.go): the review, an access review's members,
+	// and the positions of the members just answered (empty: all).
+	Review      *Review
+	ReviewItems []ReviewItem
+	Changed     []int
 }
 
 // Audience splits one event's delivery into independent jobs.

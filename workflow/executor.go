@@ -386,6 +386,8 @@ func (s *Service) deliver(ctx context.Context, job *Job) error {
 		}
 		var err error
 		switch {
+		case p.Review != 0:
+			ev.Owners, err = s.reviewEventTx(ctx, tx, &ev, p)
 		case p.Type == EventRevocationOverdue:
 			ev.Owners, err = s.ownersAndAdmins(ctx, tx, role)
 		case ev.Request != nil:

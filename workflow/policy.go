@@ -31,6 +31,7 @@ type Rules struct {
 	// ExpiryWarnings are how long before a grant ends its holder is warned,
 	// longest first; only those shorter than the grant are sent.
 	ExpiryWarnings []time.Duration
+	ReviewRules    // access reviews and break-glass (review_policy.go)
 
 	// RoleID is the PostHog role id the entry is bound to (Bind); once
 	// bound, the entry matches that id only, so a rename changes nothing.
@@ -66,6 +67,7 @@ func DefaultPolicy() *Policy {
 		PendingExpiry:     DefaultPendingExpiry,
 		ReminderAfter:     DefaultReminderAfter,
 		ExpiryWarnings:    DefaultExpiryWarnings,
+		ReviewRules:       defaultReviewRules,
 	}}
 }
 
@@ -125,6 +127,7 @@ type RawRules struct {
 	MaxDuration       *string  `yaml:"max_duration"`
 	AutoApprove       *bool    `yaml:"auto_approve"`
 	ExpiryWarning     []string `yaml:"expiry_warning"`
+	RawReviewRules    `yaml:",inline"`
 }
 
 type rawRole struct {
@@ -286,7 +289,7 @@ func applyRules(base Rules, raw RawRules, path string, at func(path, reason stri
 		slices.SortFunc(r.ExpiryWarnings, func(a, b time.Duration) int { return cmp.Compare(b, a) })
 		r.ExpiryWarnings = slices.Compact(r.ExpiryWarnings)
 	}
-	return r, nil
+	return r, applyReviewRules(&r.ReviewRules, raw.RawReviewRules, path, at)
 }
 
 // ParseDuration reads Go durations ("90m", "8h") and whole days ("7d").

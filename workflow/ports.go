@@ -111,6 +111,8 @@ type Tx interface {
 	// upserts it.
 	Setting(ctx context.Context, key string) (value string, ok bool, err error)
 	PutSetting(ctx context.Context, key, value string) error
+
+	ReviewTx // access reviews and break-glass reviews (review.go)
 }
 
 // OwnerOverride is one owner change made from Slack: Present true adds the

@@ -79,6 +79,7 @@ func (s *Service) Tick(ctx context.Context) error {
 			}
 		}
 	}
+	errs = append(errs, s.Reviews().tick(ctx, now))
 	s.nudge()
 	return errors.Join(errs...)
 }

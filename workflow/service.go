@@ -217,6 +217,9 @@ type notifyPayload struct {
 	Type  EventType `json:"type"`
 	Actor string    `json:"actor,omitempty"`
 	Drift *Drift    `json:"drift,omitempty"`
+	// Review and Changed: see Event.Review and Event.Changed.
+	Review  int64 `json:"review,omitempty"`
+	Changed []int `json:"changed,omitempty"`
 }
 
 // enqueueNotify writes a notification job in tx, so a committed change is

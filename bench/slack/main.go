@@ -382,8 +382,12 @@ func crash(binary string) (bool, error) {
 		if err != nil {
 			return nil, "", err
 		}
+		adminPort, err := freePort()
+		if err != nil {
+			return nil, "", err
+		}
 		cmd := exec.Command(binary, "serve")
-		cmd.Env = append(env, fmt.Sprintf("ACCESSBOT_LISTEN=127.0.0.1:%d", port), fmt.Sprintf("ACCESSBOT_ADMIN_LISTEN=127.0.0.1:%d", port+1))
+		cmd.Env = append(env, fmt.Sprintf("ACCESSBOT_LISTEN=127.0.0.1:%d", port), fmt.Sprintf("ACCESSBOT_ADMIN_LISTEN=127.0.0.1:%d", adminPort))
 		stderr, err := cmd.StderrPipe()
 		if err != nil {
 			return nil, "", err

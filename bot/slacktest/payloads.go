@@ -345,6 +345,12 @@ func stateValue(el map[string]any, value string) map[string]any {
 		} else {
 			out["selected_option"] = option(el, value)
 		}
+	case "checkboxes":
+		// value ticks the option with that value; "" ticks none.
+		out["selected_options"] = []any{}
+		if value != "" {
+			out["selected_options"] = []any{option(el, value)}
+		}
 	default:
 		if value == "" {
 			out["value"] = nil

@@ -509,6 +509,8 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		res = ok(map[string]any{"url": "ws" + strings.TrimPrefix(s.ts.URL, "http") + "/socket-mode?ticket=" + s.nextID("")})
 	case "users.info":
 		res = s.usersInfo(params)
+	case "users.lookupByEmail":
+		res = s.usersLookupByEmail(params)
 	case "conversations.open":
 		res = s.conversationsOpen(params)
 	case "chat.postMessage":
@@ -608,6 +610,22 @@ func (s *Server) usersInfo(p map[string]string) apiResult {
 		"is_bot": false, "is_admin": false,
 		"profile": map[string]any{"real_name": u.Name, "display_name": u.Name, "email": u.Email, "team": TeamID},
 	}})
+}
+
+// usersLookupByEmail finds a user by email, case-insensitively as Slack does.
+func (s *Server) usersLookupByEmail(p map[string]string) apiResult {
+	s.mu.Lock()
+	var id string
+	for uid, u := range s.users {
+		if strings.EqualFold(u.Email, p["email"]) {
+			id = uid
+		}
+	}
+	s.mu.Unlock()
+	if id == "" {
+		return fail("users_not_found")
+	}
+	return s.usersInfo(map[string]string{"user": id})
 }
 
 func (s *Server) conversationsOpen(p map[string]string) apiResult {

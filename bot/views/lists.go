@@ -212,6 +212,8 @@ func Help() Message {
 		"`/access extend ID [DURATION]` — ask to extend your grant, e.g. `/access extend 7 8h`\n" +
 		"`/access done ID` — end your own grant now\n" +
 		"`/access revoke ID [REASON]` — owners and admins: end a granted access early (retries an overdue revocation)\n" +
+		"`/access breakglass ROLE REASON` — emergencies, on roles that allow it: the role now, without approval, for a short time; owners are alerted and review it\n" +
+		"`/access review ROLE` — owners and admins: start an access review of a role's members now\n" +
 		"`/access roles` — PostHog roles, their owners and members\n" +
 		"`/access owners ROLE` — who decides for a role\n" +
 		"`/access owners add ROLE @user` / `/access owners remove ROLE @user` — change owners (admins)\n" +

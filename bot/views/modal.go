@@ -68,6 +68,9 @@ type RequestModalInput struct {
 	Role      *workflow.Role  // prefilled role, if any
 	Durations []time.Duration // grant lengths offered (add only)
 	Notice    string          // mrkdwn shown above the form, e.g. why the role is not prefilled
+	// BreakGlass, when set, is the longest break-glass grant the chosen role
+	// allows: the form offers a break-glass checkbox (add only).
+	BreakGlass time.Duration
 }
 
 // RequestModal is the modal that asks for a role (or, with KindRemove, to
@@ -130,6 +133,9 @@ func RequestModal(in RequestModalInput) slack.ModalViewRequest {
 		sel := slack.NewOptionsSelectBlockElement(slack.OptTypeStatic, plain("Pick a duration"), ActionDurationSelect, opts...)
 		blocks = append(blocks, slack.NewInputBlock(BlockDuration, plain("For how long?"),
 			plain("Access ends by itself after this time. Shorter requests are easier to approve."), sel))
+		if in.BreakGlass > 0 {
+			blocks = append(blocks, breakGlassCheckbox(in.BreakGlass))
+		}
 	}
 	return slack.ModalViewRequest{
 		Type:            slack.VTModal,

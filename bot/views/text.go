@@ -41,6 +41,10 @@ func Mention(userID string) string {
 	if userID == "" || userID == workflow.SystemActor {
 		return "accessbot"
 	}
+	if workflow.PostHogOnlySubject(userID) {
+		// A member the bot never saw in Slack (removed by a review): their email.
+		return Escape(strings.TrimPrefix(userID, "posthog:"))
+	}
 	return "<@" + userID + ">"
 }
 

@@ -32,6 +32,15 @@ type config struct {
 	ApprovalsChannel   string   `env:"ACCESSBOT_APPROVALS_CHANNEL"`
 	LogLevel           string   `env:"ACCESSBOT_LOG_LEVEL" envDefault:"info"`
 	LogFormat          string   `env:"ACCESSBOT_LOG_FORMAT" envDefault:"json"`
+	AdminListen        string   `env:"ACCESSBOT_ADMIN_LISTEN" envDefault:":9090"`
+
+	// The audit log's anchors outside the database (see audit_serve.go).
+	AuditSigningKey         string        `env:"ACCESSBOT_AUDIT_SIGNING_KEY"`
+	AuditCheckpointInterval time.Duration `env:"ACCESSBOT_AUDIT_CHECKPOINT_INTERVAL" envDefault:"1h"`
+	AuditChannel            string        `env:"ACCESSBOT_AUDIT_CHANNEL"`
+	AuditWebhookURL         string        `env:"ACCESSBOT_AUDIT_WEBHOOK_URL" secret:"true"`
+	AuditWebhookSecret      []string      `env:"ACCESSBOT_AUDIT_WEBHOOK_SECRET" envSeparator:"," secret:"true"`
+	AuditWebhookFormat      string        `env:"ACCESSBOT_AUDIT_WEBHOOK_FORMAT" envDefault:"jsonl"`
 
 	// Tuning beyond the contract; the defaults suit most installations.
 	PostHogPerMinute  int           `env:"POSTHOG_REQUESTS_PER_MINUTE" envDefault:"450"` // PostHog allows 480 per key
@@ -98,6 +107,11 @@ func (c config) validateServe() error {
 		return errors.New("POSTHOG_PERSONAL_API_KEY is required (a personal API key of a PostHog organization admin)")
 	case c.PostHogOrgID == "":
 		return errors.New("POSTHOG_ORGANIZATION_ID is required (the organization id, or @current)")
+	case c.AdminListen == c.Listen && !strings.HasSuffix(c.Listen, ":0"):
+		return fmt.Errorf("ACCESSBOT_ADMIN_LISTEN must differ from ACCESSBOT_LISTEN (%s): the operator endpoints must not be on the Slack-facing listener", c.Listen)
+	}
+	if err := c.validateAudit(); err != nil {
+		return err
 	}
 	return nil
 }

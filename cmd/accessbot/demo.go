@@ -28,6 +28,7 @@ const (
 	demoDave  = "U0DAVE001" // analyst
 	demoAdmin = "U0ADMIN01" // bot admin
 	demoChan  = "C0APPROVALS"
+	demoAudit = "C0AUDITLOG"
 )
 
 const demoPolicy = `# the demo's policy file
@@ -46,6 +47,8 @@ roles:
     owners: [U0BOB0001]
     max_duration: 6s       # so the demo sees a grant end without waiting an hour
     expiry_warning: [4s]   # and its holder warned before it does
+    break_glass: true      # /access breakglass: at once, owners alerted
+    break_glass_max_duration: 1h
 `
 
 func runDemo(ctx context.Context, c *cli, args []string) int {
@@ -94,6 +97,9 @@ func demoSeed() fakeSeed {
 		admins:    []string{demoAdmin},
 		channel:   demoChan,
 		scheduler: 250 * time.Millisecond,
+		// Signed audit checkpoints, posted to an audit channel every second.
+		auditChannel: demoAudit,
+		checkpoint:   time.Second,
 	}
 }
 
@@ -107,8 +113,9 @@ func startDemo(ctx context.Context, c *cli, keep string, verbose bool) (*demo, e
 		return nil, err
 	}
 	d := &demo{fakeStack: f, out: c.stdout}
-	fmt.Fprintf(d.out, "accessbot demo — the real service at %s, a fake Slack at %s, a fake PostHog at %s\n",
-		d.base, d.slack.URL(), d.ph.URL())
+	d.seedReview()
+	fmt.Fprintf(d.out, "accessbot demo — the real service at %s (operator endpoints at %s), a fake Slack at %s, a fake PostHog at %s\n",
+		d.base, d.admin, d.slack.URL(), d.ph.URL())
 	fmt.Fprintf(d.out, "PostHog roles: Engineering, Finance, Incident Response, Viewer. Owners (policy.yaml): Engineering → bob, Finance → carol.\n")
 	return d, nil
 }
@@ -257,8 +264,13 @@ func (d *demo) play(ctx context.Context) error {
 		return err
 	}
 
-	// 6. The audit log, exported over HTTP, and its verification.
-	d.say("an admin exports the audit log over HTTP (GET /audit/export, bearer token)")
+	// 6 and 7. An access review and a break-glass use (demo_review.go).
+	if err := d.playReviews(); err != nil {
+		return err
+	}
+
+	// 8. The audit log, exported over HTTP, and its verification.
+	d.say("an admin exports the audit log from the operator listener (GET /audit/export, bearer token)")
 	body, err := d.get("/audit/export?format=jsonl")
 	if err != nil {
 		return err
@@ -275,16 +287,23 @@ func (d *demo) play(ctx context.Context) error {
 	if _, err := d.get("/audit/export?format=csv&since=not-a-time"); err == nil {
 		return errors.New("a malformed export query was accepted")
 	}
-	d.say("accessbot audit verify")
-	if err := d.verify(ctx); err != nil {
+	d.say("the service signs a checkpoint of the audit log (every ACCESSBOT_AUDIT_CHECKPOINT_INTERVAL, 1s here) and posts it to the audit channel")
+	msg, err := d.waitMessage(demoAudit, "Audit checkpoint")
+	if err != nil {
 		return err
 	}
-	return nil
+	kept, err := workflow.ParseCheckpoint([]byte(msg.Text))
+	if err != nil {
+		return fmt.Errorf("the audit channel's checkpoint: %w", err)
+	}
+	d.show("%s", tail(msg.Text, 1))
+	d.say("accessbot audit verify --public-key audit-signing.key.pub --checkpoint (the message above)")
+	return d.verify(ctx, workflow.VerifyOptions{PublicKey: d.pub, Kept: &kept})
 }
 
 // verify runs the same check as `accessbot audit verify` on the demo's database.
-func (d *demo) verify(ctx context.Context) error {
-	rep, err := workflow.VerifyAudit(ctx, d.db)
+func (d *demo) verify(ctx context.Context, o workflow.VerifyOptions) error {
+	rep, err := workflow.VerifyAuditWith(ctx, d.db, o)
 	if err != nil {
 		return err
 	}
@@ -337,7 +356,7 @@ func (d *demo) post(path, body string) (string, error) {
 }
 
 func (d *demo) get(path string) (string, error) {
-	req, err := http.NewRequest(http.MethodGet, d.base+path, nil)
+	req, err := http.NewRequest(http.MethodGet, d.admin+path, nil)
 	if err != nil {
 		return "", err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"io"
 	"os"
@@ -36,6 +37,11 @@ type fakeSeed struct {
 
 	scheduler time.Duration // scheduler interval (how soon a grant's end is noticed)
 	listen    string        // the service's listen address ("" = a free loopback port)
+
+	// auditChannel gets the signed audit checkpoints, written every
+	// checkpoint (0: the default interval) with a key made for the run.
+	auditChannel string
+	checkpoint   time.Duration
 }
 
 // fakeStack is the real service — the same wiring as `serve` — running
@@ -44,9 +50,11 @@ type fakeSeed struct {
 type fakeStack struct {
 	slack  *slacktest.Server
 	ph     *posthogtest.Server
-	base   string // the service's URL
-	secret string // Slack signing secret
-	token  string // audit token
+	base   string            // the service's Slack-facing URL
+	admin  string            // the service's operator URL (/metrics, /readyz, /audit/export)
+	pub    ed25519.PublicKey // verifies the audit checkpoints
+	secret string            // Slack signing secret
+	token  string            // audit token
 	dbURL  string
 	db     *store.DB // a reader of the service's database
 	roles  map[string]string
@@ -102,6 +110,12 @@ func startFakeStack(ctx context.Context, seed fakeSeed, keep string, logOut io.W
 		return nil, fmt.Errorf("write the policy file: %w", err)
 	}
 	f.dbURL = "sqlite:" + filepath.Join(f.dir, "accessbot.db")
+	keyPath := filepath.Join(f.dir, "audit-signing.key")
+	_ = os.Remove(keyPath)
+	_ = os.Remove(keyPath + ".pub")
+	if f.pub, err = writeSigningKey(keyPath); err != nil {
+		return nil, err
+	}
 
 	cfg, err := loadConfig(nil)
 	if err != nil {
@@ -110,6 +124,12 @@ func startFakeStack(ctx context.Context, seed fakeSeed, keep string, logOut io.W
 	cfg.Listen = "127.0.0.1:0"
 	if seed.listen != "" {
 		cfg.Listen = seed.listen
+	}
+	cfg.AdminListen = "127.0.0.1:0"
+	cfg.AuditSigningKey = keyPath
+	cfg.AuditChannel = seed.auditChannel
+	if seed.checkpoint > 0 {
+		cfg.AuditCheckpointInterval = seed.checkpoint
 	}
 	cfg.DatabaseURL = f.dbURL
 	cfg.SlackBotToken = "xoxb-fake"
@@ -153,6 +173,7 @@ func startFakeStack(ctx context.Context, seed fakeSeed, keep string, logOut io.W
 	select {
 	case addr := <-a.ready:
 		f.base = "http://" + addr
+		f.admin = "http://" + a.adminAddr
 	case err := <-f.stopped:
 		f.stopped <- err
 		return nil, fmt.Errorf("service stopped at start: %v", err)

@@ -35,7 +35,7 @@ type command struct {
 var commands = []command{
 	{"serve", "run the bot: HTTP server, Socket Mode, workers, scheduler", runServe},
 	{"migrate", "apply database migrations and exit", runMigrate},
-	{"audit", "export or verify the audit log (audit export | audit verify)", runAudit},
+	{"audit", "the audit log: export, verify, keygen, checkpoint", runAudit},
 	{"policy", "check a policy file (policy check [FILE])", runPolicy},
 	{"healthcheck", "exit 0 when the running service answers /healthz (for Docker)", runHealthcheck},
 	{"demo", "run the whole flow against in-process fake Slack and PostHog", runDemo},

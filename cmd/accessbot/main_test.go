@@ -47,7 +47,8 @@ func runCLI(t *testing.T, env []string, args ...string) (int, string, string) {
 
 func TestHelpOnEverySubcommand(t *testing.T) {
 	cases := [][]string{{"--help"}, {"serve", "--help"}, {"migrate", "--help"}, {"audit", "--help"},
-		{"audit", "export", "--help"}, {"audit", "verify", "--help"}, {"demo", "--help"}, {"version", "--help"},
+		{"audit", "export", "--help"}, {"audit", "verify", "--help"},
+		{"audit", "keygen", "--help"}, {"audit", "checkpoint", "--help"}, {"demo", "--help"}, {"version", "--help"},
 		{"policy", "--help"}, {"policy", "check", "--help"}, {"healthcheck", "--help"}}
 	for _, args := range cases {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
@@ -77,7 +78,7 @@ func TestCLIErrors(t *testing.T) {
 		{"bad database url", []string{"DATABASE_URL=mysql://x"}, []string{"migrate"}, 1, "DATABASE_URL"},
 		{"bad log level", []string{"ACCESSBOT_LOG_LEVEL=loud"}, []string{"migrate"}, 1, "ACCESSBOT_LOG_LEVEL"},
 		{"bad duration", []string{"ACCESSBOT_SHUTDOWN_TIMEOUT=soon"}, []string{"migrate"}, 1, "ACCESSBOT_SHUTDOWN_TIMEOUT"},
-		{"unmigrated database", []string{"DATABASE_URL=sqlite:" + filepath.Join(t.TempDir(), "empty.db")}, []string{"audit", "verify"}, 1, "accessbot migrate"},
+		{"unmigrated database", []string{"DATABASE_URL=sqlite:" + emptyFile(t)}, []string{"audit", "verify"}, 1, "accessbot migrate"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -87,6 +88,15 @@ func TestCLIErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// emptyFile is an existing, empty (so unmigrated) SQLite file.
+func emptyFile(t *testing.T) string {
+	p := filepath.Join(t.TempDir(), "empty.db")
+	if err := os.WriteFile(p, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 func TestServeNamesMissingSettings(t *testing.T) {

@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/accessbot/accessbot/store"
 	"github.com/rs/zerolog"
@@ -37,6 +40,14 @@ func openMigrated(ctx context.Context, c *cli, cmd string) (*store.DB, int) {
 	cfg, log, err := c.setup()
 	if err != nil {
 		return nil, fail(c, cmd, err)
+	}
+	// Opening a missing SQLite file would create an empty database, and
+	// an empty log verifies as intact: refuse, naming the path.
+	if path, ok := store.SQLitePath(cfg.DatabaseURL); ok {
+		if _, err := os.Stat(path); err != nil {
+			abs, _ := filepath.Abs(path)
+			return nil, fail(c, cmd, fmt.Errorf("DATABASE_URL: no database at %s (%v); point DATABASE_URL at the bot's database", abs, errors.Unwrap(err)))
+		}
 	}
 	db, err := openDB(ctx, cfg, log)
 	if err != nil {

@@ -15,12 +15,12 @@ const examplePolicy = "../../policy.example.yaml"
 // with no secret and no PostHog.
 func TestPolicyExamplePasses(t *testing.T) {
 	code, out, errOut := runCLI(t, nil, "policy", "check", examplePolicy)
-	if code != 0 || errOut != "" || !strings.HasPrefix(out, examplePolicy+": valid, 3 roles (not looked up in PostHog") {
+	if code != 0 || errOut != "" || !strings.HasPrefix(out, examplePolicy+": valid, 4 roles (not looked up in PostHog") {
 		t.Fatalf("exit %d\nstdout %q\nstderr %q", code, out, errOut)
 	}
 	// ACCESSBOT_POLICY_FILE is the default FILE.
 	code, out, _ = runCLI(t, []string{"ACCESSBOT_POLICY_FILE=" + examplePolicy}, "policy", "check")
-	if code != 0 || !strings.Contains(out, "valid, 3 roles") {
+	if code != 0 || !strings.Contains(out, "valid, 4 roles") {
 		t.Fatalf("exit %d: %q", code, out)
 	}
 }
@@ -73,12 +73,14 @@ func TestPolicyCheckAgainstPostHog(t *testing.T) {
 	ph.AddRole("engineering") // names match ignoring case
 	code, out, errOut := runCLI(t, env, "policy", "check", examplePolicy)
 	want := examplePolicy + ":21:11: PostHog has no role \"Viewer\" (it has \"engineering\"); fix " + examplePolicy + ":21\n" +
-		examplePolicy + ":25:11: PostHog has no role \"Billing\" (it has \"engineering\"); fix " + examplePolicy + ":25\n"
+		examplePolicy + ":25:11: PostHog has no role \"Billing\" (it has \"engineering\"); fix " + examplePolicy + ":25\n" +
+		examplePolicy + ":34:11: PostHog has no role \"Incident Response\" (it has \"engineering\"); fix " + examplePolicy + ":34\n"
 	if code != 1 || out != "" || errOut != want {
 		t.Fatalf("exit %d\nstdout %q\nstderr %q\nwant   %q", code, out, errOut, want)
 	}
 
 	ph.AddRole("Viewer")
+	ph.AddRole("Incident Response")
 	billing := ph.AddRole("Finance") // the policy may name a role by its id
 	dir := t.TempDir()
 	data, err := os.ReadFile(examplePolicy)
@@ -90,7 +92,7 @@ func TestPolicyCheckAgainstPostHog(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, out, errOut = runCLI(t, env, "policy", "check", byID)
-	if code != 0 || errOut != "" || out != byID+": valid, 3 roles, every one found in PostHog\n" {
+	if code != 0 || errOut != "" || out != byID+": valid, 4 roles, every one found in PostHog\n" {
 		t.Fatalf("exit %d\nstdout %q\nstderr %q", code, out, errOut)
 	}
 

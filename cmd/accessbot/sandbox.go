@@ -53,6 +53,7 @@ roles:
     owners: [U0BOB0001]
     max_duration: 2m
     expiry_warning: [1m]      # the holder is warned a minute before, with Extend / I'm done
+    break_glass: true         # /access breakglass Incident Response REASON: at once, owners alerted
   - role: Viewer
     auto_approve: true        # approved at once, still audited
 `
@@ -66,6 +67,7 @@ var sandboxScenarios = map[string]sandboxScenario{
 			"As *Bob Okafor* (owner of Engineering), press *Approve* in his DM or in #access-approvals. Alice appears under Engineering in the PostHog panel, and she is told.",
 			"As *Bob*, type `/access revoke 1` (requests are numbered `#1`, `#2`…): Alice leaves Engineering in PostHog and is told.",
 			"More: *Incident Response* grants last 2 minutes: a minute before the end its holder gets *Extend* and *I'm done* buttons, then watches it end. *Viewer* is approved at once; *Data Warehouse* needs 2 of its 3 owners; `/access help` lists every command.",
+			"Emergencies: as *Dave Silva*, type `/access breakglass Incident Response checkout is down`: he gets it at once, and Bob, Ada and #access-approvals get an alert with *Acknowledge* / *Revoke now*. As *Bob*, `/access review Engineering` sends him an access review of its members.",
 		},
 	},
 	"quick-grants": {

@@ -21,8 +21,9 @@ import (
 
 func runServe(ctx context.Context, c *cli, args []string) int {
 	fs := newFlags(c, "serve", "serve",
-		"Runs the bot: the HTTP server (Slack endpoints, /healthz, /readyz, /metrics, /audit/export),\n"+
-			"Socket Mode when SLACK_APP_TOKEN is set, the execution workers and the scheduler. Applies\n"+
+		"Runs the bot: the Slack-facing HTTP server (ACCESSBOT_LISTEN: /slack/*, /healthz), the operator\n"+
+			"listener (ACCESSBOT_ADMIN_LISTEN: /healthz, /readyz, /metrics, /audit/export), Socket Mode when\n"+
+			"SLACK_APP_TOKEN is set, the execution workers, the scheduler and the audit anchors. Applies\n"+
 			"pending migrations first. Stops gracefully on SIGINT or SIGTERM. Configured by environment\n"+
 			"variables: see README.md.")
 	if code, ok := parseFlags(c, fs, args); !ok {
@@ -53,10 +54,13 @@ type app struct {
 	svc     *workflow.Service
 	bot     *bot.Bot
 	metrics *metrics
-	handler http.Handler
+	handler http.Handler // the Slack-facing listener
+	admin   http.Handler // the operator listener
+	anchors *auditAnchors
 
 	preflight *preflight
-	ready     chan string // receives the listen address once serving
+	ready     chan string // receives the Slack listener's address once serving
+	adminAddr string      // the operator listener's address, set before ready receives
 }
 
 // newApp builds the service from cfg: opens and migrates the database,
@@ -165,12 +169,21 @@ func newApp(ctx context.Context, cfg config, log zerolog.Logger) (*app, error) {
 		return nil, fmt.Errorf("record policy: %w", err)
 	}
 
+	anchors, err := newAuditAnchors(cfg, db, api, m, log)
+	if err != nil {
+		return nil, err
+	}
+
+	// Slack's endpoints face the internet in HTTP mode; the operator's
+	// (metrics, readiness, the audit export) get a listener of their own.
 	r := mux.NewRouter()
 	b.Routes(r)
-	operatorRoutes(r, readyAll{readyChecks{db, pf}, b}, m, svc, cfg.AuditToken, log)
+	healthRoute(r)
+	admin := mux.NewRouter()
+	operatorRoutes(admin, readyAll{readyChecks{db, pf}, b}, m, svc, cfg.AuditToken, log)
 	ok = true
 	return &app{cfg: cfg, log: log, db: db, svc: svc, bot: b, metrics: m, handler: recoverer(log, r), preflight: pf,
-		ready: make(chan string, 1)}, nil
+		admin: recoverer(log, admin), anchors: anchors, ready: make(chan string, 1)}, nil
 }
 
 // readyChecks is readiness: the database, then the PostHog preflight.
@@ -220,22 +233,36 @@ func (a *app) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("ACCESSBOT_LISTEN %q: %w", a.cfg.Listen, err)
 	}
+	adminLn, err := net.Listen("tcp", a.cfg.AdminListen)
+	if err != nil {
+		_ = ln.Close()
+		return fmt.Errorf("ACCESSBOT_ADMIN_LISTEN %q: %w", a.cfg.AdminListen, err)
+	}
 	srv := &http.Server{
 		Handler:           a.handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
+	// No ReadTimeout/WriteTimeout beyond the header: an audit export may
+	// stream for minutes.
+	adminSrv := &http.Server{Handler: a.admin, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute}
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
 	var wg sync.WaitGroup
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("http server: %w", err)
 		}
 	}()
-	wg.Add(1)
+	go func() {
+		if err := adminSrv.Serve(adminLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("operator http server: %w", err)
+		}
+	}()
+	wg.Add(2)
+	go func() { defer wg.Done(); a.anchors.run(workCtx) }()
 	go func() {
 		defer wg.Done()
 		// Nothing acts on PostHog before the preflight passed.
@@ -269,7 +296,8 @@ func (a *app) run(ctx context.Context) error {
 	if a.cfg.SlackAppToken != "" {
 		mode = "socket"
 	}
-	a.log.Info().Str("listen", ln.Addr().String()).Str("slack_mode", mode).Int("workers", a.cfg.Workers).
+	a.adminAddr = adminLn.Addr().String()
+	a.log.Info().Str("listen", ln.Addr().String()).Str("admin_listen", a.adminAddr).Str("slack_mode", mode).Int("workers", a.cfg.Workers).
 		Str("database", a.db.Dialect()).Str("version", buildVersion()).Msg("accessbot serving")
 	a.ready <- ln.Addr().String()
 
@@ -289,6 +317,9 @@ func (a *app) run(ctx context.Context) error {
 	if err := srv.Shutdown(deadline); err != nil {
 		a.log.Warn().Err(err).Msg("HTTP server did not drain in time")
 	}
+	if err := adminSrv.Shutdown(deadline); err != nil {
+		a.log.Warn().Err(err).Msg("operator HTTP server did not drain in time")
+	}
 	if err := a.bot.Wait(deadline); err != nil {
 		a.log.Warn().Err(err).Msg("acknowledged Slack work did not finish in time")
 	}
@@ -301,6 +332,8 @@ func (a *app) run(ctx context.Context) error {
 		// process (or this one after restart) takes it over. Nothing is lost.
 		a.log.Warn().Msg("workers did not finish in time; their jobs will be resumed after restart")
 	}
+	// The last checkpoint signs everything this process wrote.
+	a.anchors.shutdown(deadline)
 	if err := a.db.Close(); err != nil {
 		a.log.Warn().Err(err).Msg("closing the database")
 	}

@@ -77,12 +77,13 @@ func (w *world) env(port int) []string {
 
 // process is a running `accessbot serve`.
 type process struct {
-	t    *testing.T
-	cmd  *exec.Cmd
-	base string
-	mu   sync.Mutex
-	log  strings.Builder
-	done chan error
+	t     *testing.T
+	cmd   *exec.Cmd
+	base  string // the Slack-facing listener
+	admin string // the operator listener
+	mu    sync.Mutex
+	log   strings.Builder
+	done  chan error
 }
 
 func freePort(t *testing.T) int {
@@ -97,10 +98,11 @@ func freePort(t *testing.T) int {
 // start runs `accessbot serve` and waits until it serves.
 func (w *world) start(extra ...string) *process {
 	w.t.Helper()
-	port := freePort(w.t)
-	p := &process{t: w.t, base: fmt.Sprintf("http://127.0.0.1:%d", port), done: make(chan error, 1)}
+	port, adminPort := freePort(w.t), freePort(w.t)
+	p := &process{t: w.t, base: fmt.Sprintf("http://127.0.0.1:%d", port), admin: fmt.Sprintf("http://127.0.0.1:%d", adminPort),
+		done: make(chan error, 1)}
 	p.cmd = exec.Command(binary, "serve")
-	p.cmd.Env = append(w.env(port), extra...)
+	p.cmd.Env = append(append(w.env(port), fmt.Sprintf("ACCESSBOT_ADMIN_LISTEN=127.0.0.1:%d", adminPort)), extra...)
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
 		w.t.Fatal(err)
@@ -177,9 +179,15 @@ func (p *process) post(path, body string) (int, string) {
 	return res.StatusCode, string(b)
 }
 
+// get asks the operator listener.
 func (p *process) get(path, token string) (int, string) {
 	p.t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, p.base+path, nil)
+	return p.getFrom(p.admin, path, token)
+}
+
+func (p *process) getFrom(base, path, token string) (int, string) {
+	p.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, base+path, nil)
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
@@ -254,7 +262,14 @@ func TestServeEndToEnd(t *testing.T) {
 	w := newWorld(t)
 	p := w.start()
 
-	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/audit/export": 401} {
+	// The Slack-facing listener serves Slack and liveness only; metrics,
+	// readiness and the audit log are on the operator listener.
+	for path, want := range map[string]int{"/healthz": 200, "/readyz": 404, "/metrics": 404, "/audit/export": 404} {
+		if code, body := p.getFrom(p.base, path, e2eToken); code != want {
+			t.Errorf("Slack listener GET %s = %d %s, want %d", path, code, body, want)
+		}
+	}
+	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/audit/export": 401, "/slack/commands": 404} {
 		if code, body := p.get(path, ""); code != want {
 			t.Fatalf("GET %s = %d %s, want %d", path, code, body, want)
 		}
@@ -288,6 +303,10 @@ func TestServeEndToEnd(t *testing.T) {
 	code, csvBody := p.get("/audit/export?format=csv&since=2000-01-01T00:00:00Z", e2eToken)
 	if code != 200 || !strings.HasPrefix(csvBody, "seq,time,actor") {
 		t.Fatalf("csv export: %d %s", code, csvBody)
+	}
+	if code, body := p.get("/audit/export?format=jsonl&action=membership_", e2eToken); code != 200 ||
+		!strings.Contains(body, `"action":"membership_added"`) || strings.Contains(body, `"action":"request_created"`) {
+		t.Fatalf("export filtered by action: %d %s", code, body)
 	}
 	if code, _ := p.get("/audit/export?format=xml", e2eToken); code != 400 {
 		t.Fatalf("bad format: %d", code)
@@ -326,6 +345,10 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 	if b, err := os.ReadFile(outFile); err != nil || !strings.Contains(string(b), "membership_added") {
 		t.Fatalf("exported file: %v\n%s", err, b)
+	}
+	code, out, errOut = runCLI(t, env, "audit", "export", "--format", "jsonl", "--action", "request_")
+	if code != 0 || !strings.Contains(out, `"action":"request_created"`) || strings.Contains(out, "membership_added") {
+		t.Fatalf("audit export --action request_: %d %s %s", code, out, errOut)
 	}
 }
 

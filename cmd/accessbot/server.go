@@ -21,13 +21,19 @@ type readiness interface {
 	Ready(ctx context.Context) error
 }
 
-// operatorRoutes registers the endpoints for operators: health, metrics and
-// the audit export.
-func operatorRoutes(r *mux.Router, db readiness, m *metrics, svc *workflow.Service, auditToken string, log zerolog.Logger) {
+// healthRoute registers /healthz (liveness), served on both listeners.
+func healthRoute(r *mux.Router) {
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
 	}).Methods(http.MethodGet, http.MethodHead)
+}
+
+// operatorRoutes registers the endpoints of the operator listener: health,
+// readiness, metrics and the audit export. They are never on the
+// Slack-facing listener, which in HTTP mode is reachable from the internet.
+func operatorRoutes(r *mux.Router, db readiness, m *metrics, svc *workflow.Service, auditToken string, log zerolog.Logger) {
+	healthRoute(r)
 	r.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
@@ -72,6 +78,7 @@ func auditExportHandler(svc *workflow.Service, token string, log zerolog.Logger)
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
+		filter.ActionPrefix = q.Get("action") // "review_": the access-review evidence
 		name := "accessbot-audit-" + time.Now().UTC().Format("20060102T150405Z")
 		if format == workflow.FormatCSV {
 			w.Header().Set("Content-Type", "text/csv; charset=utf-8")

@@ -30,6 +30,9 @@ func (c config) validate() error {
 	if err := validateListen("ACCESSBOT_LISTEN", c.Listen); err != nil {
 		return err
 	}
+	if err := validateListen("ACCESSBOT_ADMIN_LISTEN", c.AdminListen); err != nil {
+		return err
+	}
 	for _, u := range []struct{ name, raw string }{{"SLACK_API_URL", c.SlackAPIURL}, {"POSTHOG_HOST", c.PostHogHost}} {
 		if err := validateHTTPURL(u.name, u.raw); err != nil {
 			return err
