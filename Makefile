@@ -15,7 +15,7 @@ ifeq ($(shell $(GO) env CGO_ENABLED),1)
 RACE      := -race
 endif
 
-.PHONY: all build test test-short lint fmt vet staticcheck helm-lint helm-golden run demo bench bench-posthog fuzz docker-build docker-run docker-lint clean
+.PHONY: all build test test-short lint fmt vet staticcheck helm-lint helm-golden run demo bench bench-posthog bench-slack fuzz docker-build docker-run docker-lint clean
 
 all: lint test build
 
@@ -66,6 +66,11 @@ bench:
 # accessbot against a fake PostHog at PostHog's real limits (issue 9's targets).
 bench-posthog:
 	$(GO) run ./bench/posthog
+
+# Slack at Slack's limits (issue 10): approvals under chat.update's tier,
+# the Socket Mode typeahead with 150 roles, kill -9 after acknowledged clicks.
+bench-slack:
+	$(GO) run ./bench/slack
 
 # Short fuzzing runs of every fuzz target (seed corpora run in `make test`).
 fuzz:
