@@ -322,7 +322,11 @@ func (b *Bot) remind(ctx context.Context, r *workflow.Request, owners []string) 
 			return &workflow.TemporaryError{Err: fmt.Errorf("record reminder of request %d: %w", r.ID, err)}
 		}
 		if prev, ok := old[ch]; ok && prev != ts {
-			if _, _, err := b.api.DeleteMessageContext(ctx, ch, prev); err != nil {
+			err := b.call(ctx, "chat.delete", ch, func(ctx context.Context) error {
+				_, _, err := b.api.DeleteMessageContext(ctx, ch, prev)
+				return err
+			})
+			if err != nil {
 				b.log.Debug().Err(err).Msg("delete the message a reminder replaced")
 			}
 		}

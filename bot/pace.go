@@ -30,10 +30,9 @@ type tier struct {
 // tiers are Slack's limits for the methods notifications use.
 var tiers = map[string]tier{
 	"chat.postMessage":   {perMinute: 60, burst: 3, perChannel: true},
-	"chat.update":        {perMinute: 50, burst: 5},   // Tier 3
-	"chat.delete":        {perMinute: 50, burst: 5},   // Tier 3
-	"conversations.open": {perMinute: 50, burst: 5},   // Tier 3
-	"views.publish":      {perMinute: 100, burst: 10}, // Tier 4
+	"chat.update":        {perMinute: 50, burst: 5}, // Tier 3
+	"chat.delete":        {perMinute: 50, burst: 5}, // Tier 3
+	"conversations.open": {perMinute: 50, burst: 5}, // Tier 3
 }
 
 // maxPaceWait is the longest a delivery waits for its turn in the pace;
