@@ -408,8 +408,12 @@ func (v *Reviews) Decide(ctx context.Context, id int64, membershipID, actor stri
 				nameOrEmail(items[i]), id, items[i].Decision)}
 		}
 		if own(items[i]) {
+			then := "kept"
+			if rev.Unanswered == DecisionRemove {
+				then = "removed"
+			}
 			return nil, Errorf(EFORBIDDEN, "You can't answer for your own access to %s; another owner or an admin has to. If nobody does by the deadline, it is %s.",
-				rev.RoleName, map[Decision]string{DecisionKeep: "kept", DecisionRemove: "removed"}[rev.Unanswered])
+				rev.RoleName, then)
 		}
 		out = items[i]
 		return []int{i}, nil
@@ -848,7 +852,9 @@ func (s *Service) reviewEventTx(ctx context.Context, tx Tx, ev *Event, p notifyP
 
 // markLeftToDeadlineTx sets LeftToDeadline on the unanswered items of the
 // one person who alone could answer for role (its only owner, and no other
-// admin): nobody may answer for their own membership.
+// admin): nobody may answer for their own membership. Only then is their
+// email read, within emailBudget (usually from the cache); without it they
+// are matched by the PostHog user the bot saw them as.
 func (s *Service) markLeftToDeadlineTx(ctx context.Context, tx Tx, role Role, items []ReviewItem) error {
 	deciders, err := s.ownersAndAdmins(ctx, tx, role)
 	if err != nil || len(deciders) != 1 {
