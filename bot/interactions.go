@@ -58,7 +58,8 @@ func requestID(value string) (int64, error) {
 
 // onBlockActions acts on the first action of a click (Slack sends one; a
 // payload carrying more is not from Slack's UI). A decision — Approve,
-// Cancel, Extend, I'm done, retry a revocation — is committed to the
+// Cancel, Extend, I'm done, retry a revocation, a review or break-glass
+// answer — is committed to the
 // database before the click is acknowledged, within the ack budget, so an
 // acknowledged click survives a crash; what the clicker is told comes after
 // the ack. Modals are opened first thing after the ack: the trigger_id is
@@ -118,11 +119,11 @@ func (b *Bot) onBlockActions(received time.Time, cb *slack.InteractionCallback) 
 			b.commitThen(received, "revoke grant", t, b.home(cb, t, b.revoke(t, id, "")))
 		}
 	case views.ActionReviewKeep, views.ActionReviewRemove, views.ActionReviewKeepRest, views.ActionBreakGlassAck, views.ActionBreakGlassStop:
-		what, fn, err := b.reviewAction(t, act)
+		what, c, err := b.reviewAction(t, act)
 		if err != nil {
 			return err
 		}
-		b.spawn(what, fn)
+		b.commitThen(received, what, t, c)
 	case views.ActionNewRequest:
 		b.spawn("open request modal", func(ctx context.Context) {
 			b.openRequestModal(ctx, received, cb.TriggerID, t, workflow.KindAdd, "", "")

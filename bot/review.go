@@ -64,8 +64,10 @@ func (b *Bot) startReview(ctx context.Context, t target, role string) {
 	b.reply(ctx, t, views.ReviewStarted(rev))
 }
 
-// reviewAction turns a review or break-glass button into work.
-func (b *Bot) reviewAction(t target, act *slack.BlockAction) (what string, fn func(ctx context.Context), err error) {
+// reviewAction turns a review or break-glass button into a commitment:
+// the answer is stored before the click is acknowledged (commitThen), and
+// every copy shows it once its notification runs.
+func (b *Bot) reviewAction(t target, act *slack.BlockAction) (what string, c commitment, err error) {
 	switch act.ActionID {
 	case views.ActionReviewKeep, views.ActionReviewRemove:
 		id, member, err := views.ParseReviewItemValue(act.Value)
@@ -76,23 +78,21 @@ func (b *Bot) reviewAction(t target, act *slack.BlockAction) (what string, fn fu
 		if act.ActionID == views.ActionReviewRemove {
 			d = workflow.DecisionRemove
 		}
-		return "review " + string(d), func(ctx context.Context) {
-			if _, err := b.wf.Reviews().Decide(ctx, id, member, t.user, d); err != nil {
-				b.replyError(ctx, t, "answer review", err)
-			}
+		return "review " + string(d), func(ctx context.Context) (func(context.Context), error) {
+			_, err := b.wf.Reviews().Decide(ctx, id, member, t.user, d)
+			return nil, err
 		}, nil
 	case views.ActionReviewKeepRest:
 		id, err := requestID(act.Value)
 		if err != nil {
 			return "", nil, err
 		}
-		return "review keep remaining", func(ctx context.Context) {
-			n, err := b.wf.Reviews().KeepRemaining(ctx, id, t.user)
+		return "review keep remaining", func(ctx context.Context) (func(context.Context), error) {
+			n, ownLeft, err := b.wf.Reviews().KeepRemaining(ctx, id, t.user)
 			if err != nil {
-				b.replyError(ctx, t, "answer review", err)
-				return
+				return nil, err
 			}
-			b.reply(ctx, t, views.Text(fmt.Sprintf(":white_check_mark: Kept the %d %s nobody had answered in access review #%d.", n, plural(n, "member", "members"), id)))
+			return func(ctx context.Context) { b.reply(ctx, t, views.KeptRemaining(id, n, ownLeft)) }, nil
 		}, nil
 	case views.ActionBreakGlassAck, views.ActionBreakGlassStop:
 		id, err := requestID(act.Value)
@@ -103,21 +103,12 @@ func (b *Bot) reviewAction(t target, act *slack.BlockAction) (what string, fn fu
 		if act.ActionID == views.ActionBreakGlassStop {
 			answer = b.wf.BreakGlass().RevokeNow
 		}
-		return "answer break-glass", func(ctx context.Context) {
-			// Every copy shows the answer once its notification runs.
-			if _, err := answer(ctx, id, t.user); err != nil {
-				b.replyError(ctx, t, "answer break-glass", err)
-			}
+		return "answer break-glass", func(ctx context.Context) (func(context.Context), error) {
+			_, err := answer(ctx, id, t.user)
+			return nil, err
 		}, nil
 	}
 	return "", nil, malformed("action %q is not a review action", act.ActionID)
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }
 
 // notifyReview delivers the notifications of reviews and break-glass.
@@ -166,6 +157,7 @@ func (b *Bot) postReview(ctx context.Context, rev *workflow.Review, items []work
 	pages := views.ReviewPages(rev, items)
 	var errs []error
 	for _, owner := range owners {
+		b.warmEmail(owner) // their answer checks it: not their own line
 		ch, err := b.dmChannelPaced(ctx, owner)
 		if err != nil {
 			errs = append(errs, b.sendFailed(err, "open DM", owner, 0))

@@ -22,7 +22,8 @@ import (
 //  4. In the same transaction a post-hoc review (a Review of kind
 //     break_glass) opens, and every owner of the role, the admins and the
 //     approvals channel are alerted, with Acknowledge and Revoke now. The
-//     person who broke the glass cannot answer it.
+//     person who broke the glass cannot acknowledge it; Revoke now they may
+//     (as an owner or admin), as it ends their own access.
 //  5. The review stays open until an owner or admin answers; they are
 //     reminded daily. The first answer counts and every copy shows it.
 //  6. Revoke now ends the grant through Grants.Revoke (the revocation
@@ -202,12 +203,13 @@ func (g *BreakGlass) lookupTx(ctx context.Context, tx Tx, id int64) (*Review, er
 }
 
 // checkAnswerTx refuses an answer to rev by actor: someone who may not
-// manage the role, the person who broke the glass, a review answered.
-func (g *BreakGlass) checkAnswerTx(ctx context.Context, tx Tx, rev *Review, grant *Request, actor string) error {
+// manage the role, the person who broke the glass acknowledging it, a
+// review answered.
+func (g *BreakGlass) checkAnswerTx(ctx context.Context, tx Tx, rev *Review, grant *Request, actor, outcome string) error {
 	if rev.State != ReviewOpen {
 		return Errorf(ECONFLICT, "Break-glass use %s on %s was already answered: %s.", grant.Ref(), rev.RoleName, rev.Outcome)
 	}
-	if actor == grant.SubjectID {
+	if actor == grant.SubjectID && outcome == BreakGlassAcknowledged {
 		return Errorf(EFORBIDDEN, "You can't review your own break-glass use; another owner of %s or an admin has to.", rev.RoleName)
 	}
 	ok, err := g.s.mayManage(ctx, tx, Role{ID: rev.RoleID, Name: rev.RoleName}, actor)
@@ -226,7 +228,7 @@ func (g *BreakGlass) answer(ctx context.Context, id int64, actor, outcome string
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.View(ctx, func(ctx context.Context, tx Tx) error { return g.checkAnswerTx(ctx, tx, rev, grant, actor) }); err != nil {
+	if err := s.store.View(ctx, func(ctx context.Context, tx Tx) error { return g.checkAnswerTx(ctx, tx, rev, grant, actor, outcome) }); err != nil {
 		return nil, err
 	}
 	if outcome == BreakGlassRevoked {
@@ -253,7 +255,7 @@ func (g *BreakGlass) answer(ctx context.Context, id int64, actor, outcome string
 		if err != nil {
 			return err
 		}
-		if err := g.checkAnswerTx(ctx, tx, cur, r, actor); err != nil {
+		if err := g.checkAnswerTx(ctx, tx, cur, r, actor, outcome); err != nil {
 			return err
 		}
 		now := s.Now()

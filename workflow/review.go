@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -23,7 +24,10 @@ import (
 //  3. Each owner gets every member with Keep and Remove, and Keep all
 //     remaining. The first answer for a member counts (compare-and-set on
 //     the item); later clicks are refused and say so. Owners and admins may
-//     answer.
+//     answer, but nobody for their own membership (matched by Slack email,
+//     as everywhere, or by the PostHog user the bot knows them as): Keep
+//     all remaining skips it, and when the member is the only one who
+//     could answer, the deadline does.
 //  4. Remove queues a removal request, approved by that owner in the same
 //     transaction: executed, retried and audited like any removal an owner
 //     decided, superseding the member's grants; the member is told why.
@@ -145,6 +149,11 @@ type ReviewItem struct {
 	DecidedBy    string    // Slack id, or SystemActor at the deadline
 	DecidedAt    time.Time
 	RemovalID    int64 // the removal request a Remove queued
+	// LeftToDeadline is set on the items of a notification, not stored:
+	// the only owner or admin who could answer for this member is the
+	// member, who may not decide on their own access, so the deadline's
+	// review_unanswered rule will.
+	LeftToDeadline bool
 }
 
 // ReviewMessage is one Slack copy of a review: a page of it in a channel.
@@ -389,7 +398,7 @@ func (v *Reviews) Decide(ctx context.Context, id int64, membershipID, actor stri
 		return nil, Errorf(EINVALID, "Unknown review answer %q.", d)
 	}
 	var out ReviewItem
-	_, err := v.answer(ctx, id, actor, func(items []ReviewItem) ([]int, error) {
+	_, err := v.answer(ctx, id, actor, func(rev *Review, items []ReviewItem, own func(ReviewItem) bool) ([]int, error) {
 		i := slices.IndexFunc(items, func(it ReviewItem) bool { return it.MembershipID == membershipID })
 		if i < 0 {
 			return nil, Errorf(ENOTFOUND, "Review #%d does not list that member.", id)
@@ -397,6 +406,14 @@ func (v *Reviews) Decide(ctx context.Context, id int64, membershipID, actor stri
 		if items[i].Decision != "" {
 			return nil, &Error{Code: ECONFLICT, Message: fmt.Sprintf("%s was already answered in review #%d: %s.",
 				nameOrEmail(items[i]), id, items[i].Decision)}
+		}
+		if own(items[i]) {
+			then := "kept"
+			if rev.Unanswered == DecisionRemove {
+				then = "removed"
+			}
+			return nil, Errorf(EFORBIDDEN, "You can't answer for your own access to %s; another owner or an admin has to. If nobody does by the deadline, it is %s.",
+				rev.RoleName, then)
 		}
 		out = items[i]
 		return []int{i}, nil
@@ -409,17 +426,58 @@ func (v *Reviews) Decide(ctx context.Context, id int64, membershipID, actor stri
 }
 
 // KeepRemaining keeps every member of access review id nobody has answered
-// yet and reports how many. Errors as Decide.
-func (v *Reviews) KeepRemaining(ctx context.Context, id int64, actor string) (int, error) {
-	return v.answer(ctx, id, actor, func(items []ReviewItem) ([]int, error) {
+// yet, but actor's own membership, which it leaves unanswered (ownLeft).
+// Errors as Decide.
+func (v *Reviews) KeepRemaining(ctx context.Context, id int64, actor string) (kept int, ownLeft bool, err error) {
+	kept, err = v.answer(ctx, id, actor, func(_ *Review, items []ReviewItem, own func(ReviewItem) bool) ([]int, error) {
 		var idx []int
 		for i, it := range items {
-			if it.Decision == "" {
+			switch {
+			case it.Decision != "":
+			case own(it):
+				ownLeft = true
+			default:
 				idx = append(idx, i)
 			}
 		}
 		return idx, nil
 	}, DecisionKeep)
+	return kept, ownLeft, err
+}
+
+// reviewerEmail is actor's email, to find their own line in a review. An
+// actor Slack gives no email for has none to match; one whose email Slack
+// did not give in time is asked to answer again, as their own line could
+// not be told apart.
+func (v *Reviews) reviewerEmail(ctx context.Context, actor string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, emailBudget)
+	defer cancel()
+	email, err := v.s.users.Email(ctx, actor)
+	switch {
+	case err == nil:
+		return email, nil
+	case ErrorCode(err) == ENOTFOUND:
+		return "", nil
+	}
+	return "", &Error{Code: EUNAVAILABLE, Err: err,
+		Message: "Slack did not tell me your email in time, so I can't check which member is you. Please answer again in a minute."}
+}
+
+// ownTx returns whether a review item is actor's own membership: the same
+// email (case-insensitively, as Slack users map to PostHog users), or the
+// PostHog user the bot last saw actor as.
+func ownTx(ctx context.Context, tx Tx, actor, actorEmail string) (func(ReviewItem) bool, error) {
+	seen, err := tx.FindRequests(ctx, RequestFilter{SubjectID: actor, NewestFirst: true, Limit: 1})
+	if err != nil {
+		return nil, fmt.Errorf("find the PostHog user of %s: %w", actor, err)
+	}
+	uuid := ""
+	if len(seen) > 0 {
+		uuid = seen[0].SubjectUUID
+	}
+	return func(it ReviewItem) bool {
+		return (actorEmail != "" && strings.EqualFold(it.Email, actorEmail)) || (uuid != "" && it.UserUUID == uuid)
+	}, nil
 }
 
 func nameOrEmail(it ReviewItem) string {
@@ -431,11 +489,14 @@ func nameOrEmail(it ReviewItem) string {
 
 // answer applies decision d of actor to the items pick chooses, in one
 // transaction, and closes the review when nobody is left unanswered.
-func (v *Reviews) answer(ctx context.Context, id int64, actor string, pick func([]ReviewItem) ([]int, error), d Decision) (int, error) {
+func (v *Reviews) answer(ctx context.Context, id int64, actor string, pick func(*Review, []ReviewItem, func(ReviewItem) bool) ([]int, error), d Decision) (int, error) {
 	s := v.s
-	actorEmail := s.optionalEmail(ctx, actor)
+	actorEmail, err := v.reviewerEmail(ctx, actor)
+	if err != nil {
+		return 0, err
+	}
 	n := 0
-	err := s.update(ctx, func(ctx context.Context, tx Tx) error {
+	err = s.update(ctx, func(ctx context.Context, tx Tx) error {
 		rev, err := reviewLookup(ctx, tx, id)
 		if err != nil {
 			return err
@@ -457,7 +518,11 @@ func (v *Reviews) answer(ctx context.Context, id int64, actor string, pick func(
 		if err != nil {
 			return err
 		}
-		idx, err := pick(items)
+		own, err := ownTx(ctx, tx, actor, actorEmail)
+		if err != nil {
+			return err
+		}
+		idx, err := pick(rev, items, own)
 		if err != nil {
 			return err
 		}
@@ -771,6 +836,11 @@ func (s *Service) reviewEventTx(ctx context.Context, tx Tx, ev *Event, p notifyP
 		if ev.ReviewItems, err = tx.ReviewItems(ctx, rev.ID); err != nil {
 			return nil, err
 		}
+		if rev.State == ReviewOpen {
+			if err := s.markLeftToDeadlineTx(ctx, tx, role, ev.ReviewItems); err != nil {
+				return nil, err
+			}
+		}
 		return s.ownersTx(ctx, tx, role)
 	}
 	who, err := s.ownersAndAdmins(ctx, tx, role)
@@ -778,4 +848,24 @@ func (s *Service) reviewEventTx(ctx context.Context, tx Tx, ev *Event, p notifyP
 		return who, err
 	}
 	return slices.DeleteFunc(who, func(id string) bool { return id == ev.Request.SubjectID }), nil
+}
+
+// markLeftToDeadlineTx sets LeftToDeadline on the unanswered items of the
+// one person who alone could answer for role (its only owner, and no other
+// admin): nobody may answer for their own membership. Only then is their
+// email read, within emailBudget (usually from the cache); without it they
+// are matched by the PostHog user the bot saw them as.
+func (s *Service) markLeftToDeadlineTx(ctx context.Context, tx Tx, role Role, items []ReviewItem) error {
+	deciders, err := s.ownersAndAdmins(ctx, tx, role)
+	if err != nil || len(deciders) != 1 {
+		return err
+	}
+	own, err := ownTx(ctx, tx, deciders[0], s.optionalEmail(ctx, deciders[0]))
+	if err != nil {
+		return err
+	}
+	for i := range items {
+		items[i].LeftToDeadline = items[i].Decision == "" && own(items[i])
+	}
+	return nil
 }

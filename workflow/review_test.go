@@ -169,9 +169,9 @@ func TestAccessReviewKeepRemoveKeepAllRemaining(t *testing.T) {
 		}
 
 		// Keep all remaining: alice and admin, and the review closes.
-		n, err := h.svc.Reviews().KeepRemaining(ctx, rev.ID, carol)
-		if err != nil || n != 2 {
-			t.Fatalf("keep remaining = %d, %v", n, err)
+		n, ownLeft, err := h.svc.Reviews().KeepRemaining(ctx, rev.ID, carol)
+		if err != nil || n != 2 || ownLeft {
+			t.Fatalf("keep remaining = %d, %v, %v", n, ownLeft, err)
 		}
 		h.drain()
 		closed, items, _ := h.svc.Reviews().Get(ctx, rev.ID)
@@ -181,7 +181,7 @@ func TestAccessReviewKeepRemoveKeepAllRemaining(t *testing.T) {
 		if len(h.reviewEvents(rev.ID, workflow.EventReviewClosed)) != 1 || !h.isMember("Engineering", alice) || h.request(g.ID).State != workflow.StateCompleted {
 			t.Fatal("closing summary missing, or a kept member lost access")
 		}
-		if _, err := h.svc.Reviews().KeepRemaining(ctx, rev.ID, bob); workflow.ErrorCode(err) != workflow.ECONFLICT {
+		if _, _, err := h.svc.Reviews().KeepRemaining(ctx, rev.ID, bob); workflow.ErrorCode(err) != workflow.ECONFLICT {
 			t.Fatalf("answer on a closed review: %v", err)
 		}
 		sum := h.auditOf(workflow.ActionReviewClosed)

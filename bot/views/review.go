@@ -2,6 +2,7 @@ package views
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -86,6 +87,12 @@ func reviewPage(rev *workflow.Review, items []workflow.ReviewItem, page, pages i
 	anyOpen := false
 	for _, it := range items[from:to] {
 		blocks = append(blocks, section(memberLine(it)))
+		if it.Decision == "" && open && it.LeftToDeadline {
+			blocks = append(blocks, contextBlock(fmt.Sprintf(
+				":hourglass: Left to the deadline: the only owner or admin who could answer is this member, and nobody decides on their own access. It is then %s.",
+				unansweredVerb(rev.Unanswered))))
+			continue
+		}
 		if it.Decision == "" && open {
 			anyOpen = true
 			v := ReviewItemValue(rev.ID, it.MembershipID)
@@ -99,7 +106,7 @@ func reviewPage(rev *workflow.Review, items []workflow.ReviewItem, page, pages i
 		}
 		blocks = append(blocks, contextBlock(answerLine(it)))
 	}
-	if open && (anyOpen || workflow.Summarize(items).Open > 0) {
+	if open && (anyOpen || slices.ContainsFunc(items, func(it workflow.ReviewItem) bool { return it.Decision == "" && !it.LeftToDeadline })) {
 		rest := slack.NewButtonBlockElement(ActionReviewKeepRest, strconv.FormatInt(rev.ID, 10), plain("Keep all remaining"))
 		rest.WithConfirm(slack.NewConfirmationBlockObject(plain("Keep everyone not answered yet?"),
 			plain(fmt.Sprintf("Every member of %s nobody has answered, on every page, is kept.", truncate(rev.RoleName, 150))),
@@ -202,6 +209,19 @@ func ReviewClosed(rev *workflow.Review, items []workflow.ReviewItem) Message {
 	}
 	s += "\nEvery answer is in the audit log (`accessbot audit export --action review_`)."
 	return Message{Text: stripMrkdwn(s), Blocks: []slack.Block{section(s)}}
+}
+
+// KeptRemaining answers Keep all remaining: how many members it kept, and
+// whether it left the clicker's own membership for someone else.
+func KeptRemaining(reviewID int64, kept int, ownLeft bool) Message {
+	s := fmt.Sprintf(":white_check_mark: Kept the %d %s nobody had answered in access review #%d.", kept, plural(kept, "member", "members"), reviewID)
+	if ownLeft {
+		if kept == 0 {
+			s = fmt.Sprintf("Nobody else was left to answer in access review #%d.", reviewID)
+		}
+		s += " Your own membership is left to another owner or an admin: nobody decides on their own access."
+	}
+	return Text(s)
 }
 
 // ReviewStarted answers the owner or admin who started a review.

@@ -141,3 +141,28 @@ func textLength(t *testing.T, m Message) int {
 	_ = json.Unmarshal(b, &v)
 	return walk(v) + len([]rune(m.Text))
 }
+
+// A member only they themself could answer for shows no buttons but the
+// deadline's rule, and Keep all remaining goes once nobody else is open.
+func TestReviewPageLeavesTheOnlyDecidersOwnLineToTheDeadline(t *testing.T) {
+	rev, items := reviewFixture()
+	items[0].Decision, items[0].DecidedBy, items[0].DecidedAt = workflow.DecisionKeep, "U0BOB", t0
+	items[1].LeftToDeadline = true
+	m := ReviewPages(rev, items)[0]
+	raw, err := json.Marshal(m.Blocks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(raw)
+	if !strings.Contains(s, "Left to the deadline: the only owner or admin who could answer is this member, and nobody decides on their own access. It is then kept.") {
+		t.Errorf("no deadline note: %s", s)
+	}
+	for _, id := range []string{ActionReviewKeep, ActionReviewRemove, ActionReviewKeepRest} {
+		if strings.Contains(s, `"`+id+`"`) {
+			t.Errorf("page offers %s though only the member could answer: %s", id, s)
+		}
+	}
+	if got := KeptRemaining(3, 0, true).Text; got != "Nobody else was left to answer in access review #3. Your own membership is left to another owner or an admin: nobody decides on their own access." {
+		t.Errorf("keep remaining reply %q", got)
+	}
+}
