@@ -198,7 +198,11 @@ func (s *Sender) SendOnce(ctx context.Context) (int, error) {
 	if err == nil && n > 0 {
 		err = s.post(ctx, body.Bytes())
 		if err == nil {
-			err = s.cfg.Store.AdvanceAuditStream(ctx, StreamName, s.holder, cursor, last, s.now())
+			// The receiver has the batch: record it even if we are being
+			// stopped right now, or the next sender repeats it for nothing.
+			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			err = s.cfg.Store.AdvanceAuditStream(actx, StreamName, s.holder, cursor, last, s.now())
+			cancel()
 		}
 	}
 	if err != nil {
@@ -207,7 +211,9 @@ func (s *Sender) SendOnce(ctx context.Context) (int, error) {
 	}
 	if s.cfg.Observe != nil {
 		var lag int64
-		if head, _, herr := s.cfg.Store.AuditHead(ctx); herr == nil {
+		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		if head, _, herr := s.cfg.Store.AuditHead(hctx); herr == nil {
 			lag = head - last
 		}
 		s.cfg.Observe(n, err, lag)
