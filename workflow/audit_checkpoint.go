@@ -67,6 +67,21 @@ func (c Checkpoint) Verify(pub ed25519.PublicKey) error {
 	return nil
 }
 
+// VerifyWithAny checks c's signature with the key among keys that its KeyID
+// names (the current key and those it replaced), or with the first key when
+// none is named.
+func (c Checkpoint) VerifyWithAny(keys []ed25519.PublicKey) error {
+	if len(keys) == 0 {
+		return errors.New("no public key to check its signature with")
+	}
+	for _, k := range keys {
+		if KeyID(k) == c.KeyID {
+			return c.Verify(k)
+		}
+	}
+	return c.Verify(keys[0])
+}
+
 // JSON renders c as one compact line (no newline).
 func (c Checkpoint) JSON() string {
 	b, _ := json.Marshal(c) // strings and an integer: cannot fail

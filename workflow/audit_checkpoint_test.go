@@ -293,3 +293,34 @@ func TestVerifyWhileAppending(t *testing.T) {
 		}
 	})
 }
+
+// After the signing key is rotated, checkpoints signed with the old key
+// verify when the old public key is given too; without it they fail, and an
+// attacker's key never passes for an old one.
+func TestVerifyAcrossAKeyRotation(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *store.DB) {
+		h := newHarness(t, db)
+		old, current := newKey(t), newKey(t)
+		fillAudit(t, h)
+		signNow(t, db, old, h.clock)
+		h.clock.Advance(time.Minute)
+		fillAudit(t, h)
+		signNow(t, db, current, h.clock)
+		pub := func(k ed25519.PrivateKey) ed25519.PublicKey { return k.Public().(ed25519.PublicKey) }
+		for _, c := range []struct {
+			name  string
+			opts  workflow.VerifyOptions
+			ok    bool
+			tells string
+		}{
+			{"current key only", workflow.VerifyOptions{PublicKey: pub(current)}, false, "signed by key"},
+			{"current and old", workflow.VerifyOptions{PublicKey: pub(current), OlderKeys: []ed25519.PublicKey{pub(old)}}, true, "2 signed checkpoints"},
+			{"an unrelated key for the old one", workflow.VerifyOptions{PublicKey: pub(current), OlderKeys: []ed25519.PublicKey{pub(newKey(t))}}, false, "signed by key"},
+		} {
+			rep, err := workflow.VerifyAuditWith(ctx, db, c.opts)
+			if err != nil || rep.OK != c.ok || !strings.Contains(rep.String(), c.tells) {
+				t.Errorf("%s: %s (%v), want ok=%v mentioning %q", c.name, rep, err, c.ok, c.tells)
+			}
+		}
+	})
+}

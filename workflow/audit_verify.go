@@ -23,6 +23,10 @@ type VerifyOptions struct {
 	// PublicKey, when set, checks every stored checkpoint's signature, and
 	// requires at least one.
 	PublicKey ed25519.PublicKey
+	// OlderKeys are keys that signed earlier checkpoints, before the signing
+	// key was rotated. A checkpoint must verify with the key its KeyID
+	// names among PublicKey and OlderKeys.
+	OlderKeys []ed25519.PublicKey
 	// Kept, when set, is a checkpoint kept outside the database: the chain
 	// must still hold entry Kept.Seq with hash Kept.Hash.
 	Kept *Checkpoint
@@ -117,7 +121,7 @@ func VerifyAuditWith(ctx context.Context, chain AuditChain, o VerifyOptions) (Ve
 				return fail(e.Seq, "it is a checkpoint of entry %d (%s…), not of the entry before it", cp.Seq, short(cp.Hash))
 			}
 			if o.PublicKey != nil {
-				if err := cp.Verify(o.PublicKey); err != nil {
+				if err := cp.VerifyWithAny(append([]ed25519.PublicKey{o.PublicKey}, o.OlderKeys...)); err != nil {
 					return fail(e.Seq, "it is a checkpoint of entry %d, but %v", cp.Seq, err)
 				}
 			}

@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"io"
 	"os"
 	osuser "os/user"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/accessbot/accessbot/workflow"
@@ -150,21 +152,27 @@ func runAuditVerify(ctx context.Context, c *cli, args []string) int {
 		"Walks the audit log's hash chain in one consistent snapshot (safe while serve writes). Exits 0\n"+
 			"when intact; otherwise exits 1 naming the first entry that was edited, deleted or reordered.\n"+
 			"With --public-key, every stored checkpoint's signature is checked, so a chain rewritten by\n"+
-			"someone without the signing key fails. With --checkpoint (a checkpoint kept outside the\n"+
+			"someone without the signing key fails; after a key rotation, give --public-key once per key,\n"+
+			"the current one first. With --checkpoint (a checkpoint kept outside the\n"+
 			"database: 'audit checkpoint' output, the audit channel message or the SIEM event), the chain\n"+
 			"must still hold that entry with that hash, so a truncated log fails too.")
-	pubFile := fs.String("public-key", "", "ed25519 public key (FILE.pub from 'audit keygen')")
+	var pubFiles stringList
+	fs.Var(&pubFiles, "public-key", "ed25519 public key (FILE.pub from 'audit keygen'); repeat it for keys rotated out, the current one first")
 	cpFile := fs.String("checkpoint", "", "a checkpoint kept outside the database")
 	if code, ok := parseFlags(c, fs, args); !ok {
 		return code
 	}
 	var o workflow.VerifyOptions
-	if *pubFile != "" {
-		pub, err := readPublicKey(*pubFile)
+	for i, file := range pubFiles {
+		pub, err := readPublicKey(file)
 		if err != nil {
-			return fail(c, "audit verify", fmt.Errorf("--public-key: %w", err))
+			return fail(c, "audit verify", fmt.Errorf("--public-key %s: %w", file, err))
 		}
-		o.PublicKey = pub
+		if i == 0 {
+			o.PublicKey = pub
+		} else {
+			o.OlderKeys = append(o.OlderKeys, pub)
+		}
 	}
 	if *cpFile != "" {
 		b, err := os.ReadFile(*cpFile)
@@ -176,7 +184,7 @@ func runAuditVerify(ctx context.Context, c *cli, args []string) int {
 			return fail(c, "audit verify", fmt.Errorf("--checkpoint %s: %w", *cpFile, err))
 		}
 		if o.PublicKey != nil {
-			if err := cp.Verify(o.PublicKey); err != nil {
+			if err := cp.VerifyWithAny(append([]ed25519.PublicKey{o.PublicKey}, o.OlderKeys...)); err != nil {
 				fmt.Fprintf(c.stderr, "the kept checkpoint is not valid: %v\n", err)
 				return 1
 			}
@@ -247,4 +255,14 @@ func runAuditCheckpoint(ctx context.Context, c *cli, args []string) int {
 	}
 	fmt.Fprintln(c.stdout, cp.JSON())
 	return 0
+}
+
+// stringList is a flag that may be given several times.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+
+func (l *stringList) Set(v string) error {
+	*l = append(*l, v)
+	return nil
 }

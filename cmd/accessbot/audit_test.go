@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/accessbot/accessbot/store"
 	"github.com/accessbot/accessbot/workflow"
@@ -136,5 +137,30 @@ func TestCLISignedCheckpoints(t *testing.T) {
 	// The wrong file for the key.
 	if code, _, errOut := runCLI(t, env, "audit", "verify", "--public-key", keyFile); code != 1 || !strings.Contains(errOut, "want a PUBLIC KEY") {
 		t.Fatalf("private key as public: %d %s", code, errOut)
+	}
+	// The key is rotated: the old checkpoint verifies when the old key is
+	// given after the current one, and only then.
+	newFile := filepath.Join(t.TempDir(), "audit-2.key")
+	if code, _, errOut := runCLI(t, nil, "audit", "keygen", "--out", newFile); code != 0 {
+		t.Fatalf("keygen: %s", errOut)
+	}
+	newKey, err := readSigningKey(newFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(context.Background(), func(ctx context.Context, tx workflow.Tx) error {
+		return tx.AppendAudit(ctx, &workflow.AuditEntry{ActorID: workflow.SystemActor, Action: workflow.ActionPolicyChanged, Time: time.Now(), Details: "{}"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := (&workflow.Checkpointer{Store: db, Key: newKey}).Sign(context.Background()); !ok || err != nil {
+		t.Fatalf("sign with the new key: %v %v", ok, err)
+	}
+	if code, _, errOut := runCLI(t, env, "audit", "verify", "--public-key", newFile+".pub"); code != 1 || !strings.Contains(errOut, "signed by key") {
+		t.Fatalf("verify with the new key only: %d %s", code, errOut)
+	}
+	code, out, errOut = runCLI(t, env, "audit", "verify", "--public-key", newFile+".pub", "--public-key", keyFile+".pub")
+	if code != 0 || !strings.Contains(out, "2 signed checkpoints verified") {
+		t.Fatalf("verify across the rotation: %d %s %s", code, out, errOut)
 	}
 }
