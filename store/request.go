@@ -313,9 +313,7 @@ func findRequests(ctx context.Context, idb bun.IDB, f workflow.RequestFilter) ([
 			Where("r.revoke_queued = ?", false)
 	}
 	if f.Overdue || !f.OverdueNotifyBefore.IsZero() {
-		q = q.Where("r.state = ?", string(workflow.StateCompleted)).
-			Where("r.overdue_since IS NOT NULL").
-			Where("r.revoke_queued = ?", true)
+		q = whereOverdue(q)
 	}
 	if !f.OverdueNotifyBefore.IsZero() {
 		q = q.Where("(r.overdue_notified_at IS NULL OR r.overdue_notified_at <= ?)", newTime(f.OverdueNotifyBefore))
@@ -467,13 +465,17 @@ func (db *DB) CountRequestsByState(ctx context.Context) (map[workflow.State]int6
 // CountOverdueRevocations reports how many grants are still in force
 // although their revocation is due and PostHog has not taken it yet.
 func (db *DB) CountOverdueRevocations(ctx context.Context) (int64, error) {
-	n, err := db.read.NewSelect().Model((*requestRow)(nil)).
-		Where("r.state = ?", string(workflow.StateCompleted)).
-		Where("r.revoke_queued = ?", true).
-		Where("r.overdue_since IS NOT NULL").
-		Count(ctx)
+	n, err := whereOverdue(db.read.NewSelect().Model((*requestRow)(nil))).Count(ctx)
 	if err != nil {
 		return 0, wrap("count overdue revocations", err)
 	}
 	return int64(n), nil
+}
+
+// whereOverdue selects the grants whose revocation is overdue: still in
+// force, revocation queued, and failed at least once.
+func whereOverdue(q *bun.SelectQuery) *bun.SelectQuery {
+	return q.Where("r.state = ?", string(workflow.StateCompleted)).
+		Where("r.revoke_queued = ?", true).
+		Where("r.overdue_since IS NOT NULL")
 }

@@ -50,7 +50,7 @@ const (
 type Grants struct{ s *Service }
 
 // Grants returns the grant lifecycle of s.
-func (s *Service) Grants() *Grants { return &Grants{s: s} }
+func (s *Service) Grants() *Grants { return s.grants }
 
 // activeGrant loads request id and checks it is a grant in force.
 func activeGrant(ctx context.Context, tx Tx, id int64) (*Request, error) {

@@ -164,12 +164,17 @@ func (s *Service) decidersTx(ctx context.Context, tx Tx, r *Request) ([]string, 
 	if len(out) == len(owners) && len(out) >= r.ApprovalsRequired {
 		return out, nil
 	}
-	for _, a := range s.cfg.Admins {
-		if a = strings.TrimSpace(a); a != "" && !self(a) && !slices.Contains(out, a) {
-			out = append(out, a)
+	return s.withAdmins(out, self), nil
+}
+
+// withAdmins appends to people the admins not already there and not skipped.
+func (s *Service) withAdmins(people []string, skip func(string) bool) []string {
+	for _, a := range s.adminList {
+		if !skip(a) && !slices.Contains(people, a) {
+			people = append(people, a)
 		}
 	}
-	return out, nil
+	return people
 }
 
 // ownersAndAdmins are the role's owners and the admins, for alarms.
@@ -178,12 +183,7 @@ func (s *Service) ownersAndAdmins(ctx context.Context, tx Tx, role Role) ([]stri
 	if err != nil {
 		return nil, err
 	}
-	for _, a := range s.cfg.Admins {
-		if a = strings.TrimSpace(a); a != "" && !slices.Contains(out, a) {
-			out = append(out, a)
-		}
-	}
-	return out, nil
+	return s.withAdmins(out, func(string) bool { return false }), nil
 }
 
 func (s *Service) ownersTx(ctx context.Context, tx Tx, role Role) ([]string, error) {

@@ -58,8 +58,11 @@ type Service struct {
 	clock    Clock
 	policy   *Policy
 	admins   map[string]bool
-	log      zerolog.Logger
-	cfg      Config
+	// adminList is the admins in configuration order, for messages.
+	adminList []string
+	grants    *Grants
+	log       zerolog.Logger
+	cfg       Config
 
 	wake       chan struct{} // nudges idle PostHog workers when a job is written
 	wakeNotify chan struct{} // nudges idle notification workers
@@ -102,10 +105,12 @@ func NewService(cfg Config) (*Service, error) {
 		wakeNotify: make(chan struct{}, 1),
 	}
 	for _, a := range cfg.Admins {
-		if a = strings.TrimSpace(a); a != "" {
+		if a = strings.TrimSpace(a); a != "" && !s.admins[a] {
 			s.admins[a] = true
+			s.adminList = append(s.adminList, a)
 		}
 	}
+	s.grants = &Grants{s: s}
 	return s, nil
 }
 
