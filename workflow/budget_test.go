@@ -149,3 +149,25 @@ func TestNotificationsDoNotWaitBehindExecutions(t *testing.T) {
 		}
 	})
 }
+
+// People opening the modal at once before the role cache exists cost one
+// roles listing, not one each.
+func TestConcurrentFirstRoleListingsAskPostHogOnce(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *store.DB) {
+		h := newHarness(t, db)
+		h.ph.SetLatency(200 * time.Millisecond)
+		h.ph.ResetCalls()
+		done := make(chan error, 10)
+		for i := 0; i < 10; i++ {
+			go func() { _, err := h.svc.Roles(context.Background()); done <- err }()
+		}
+		for i := 0; i < 10; i++ {
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := len(h.ph.CallsMatching("GET", "/api/organizations/"+h.ph.OrganizationID()+"/roles")); n != 1 {
+			t.Fatalf("%d roles listings for 10 people at once, want 1", n)
+		}
+	})
+}

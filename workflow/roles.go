@@ -51,8 +51,19 @@ func (s *Service) refreshRoles() {
 // allowStale is set it answers from the cache: an old list still lets people
 // pick, and execution checks with PostHog anyway.
 func (s *Service) fetchRoles(ctx context.Context, allowStale bool) ([]Role, error) {
+	asked := s.Now()
 	s.fetchMu.Lock()
 	defer s.fetchMu.Unlock()
+	if allowStale {
+		// Callers that queued behind a listing take its answer instead of
+		// asking PostHog again.
+		s.rolesMu.Lock()
+		roles, fetched := s.roles, s.rolesFetched
+		s.rolesMu.Unlock()
+		if roles != nil && !fetched.Before(asked) {
+			return roles, nil
+		}
+	}
 	roles, err := s.dir.Roles(ctx)
 	s.rolesMu.Lock()
 	defer s.rolesMu.Unlock()
