@@ -288,37 +288,28 @@ type conversation struct {
 }
 
 func (s *Server) renderPanes(ctx context.Context, me Person) (map[string]pane, error) {
-	out := map[string]pane{}
-	add := func(name, tmpl string, data any) error {
+	panes := []struct {
+		name, tmpl string
+		data       any
+	}{
+		{"dm", "conversation", s.conversation(me, slacktest.DMChannel(me.ID), true,
+			"Nothing yet. Type /access below — try /access help.")},
+		{"channel", "conversation", s.conversation(me, s.cfg.Channel, false,
+			"Every request is posted here too. Nothing yet.")},
+		{"home", "home", s.home(me)},
+		{"modal", "modal", s.openModal(me)},
+		{"posthog", "posthog", s.posthog()},
+		{"audit", "audit", s.audit(ctx)},
+	}
+	out := make(map[string]pane, len(panes))
+	for _, p := range panes {
 		var buf bytes.Buffer
-		if err := s.tmpl.ExecuteTemplate(&buf, tmpl, data); err != nil {
-			return fmt.Errorf("render %s: %w", name, err)
+		if err := s.tmpl.ExecuteTemplate(&buf, p.tmpl, p.data); err != nil {
+			return nil, fmt.Errorf("render %s: %w", p.name, err)
 		}
 		h := fnv.New64a()
 		h.Write(buf.Bytes())
-		out[name] = pane{Hash: strconv.FormatUint(h.Sum64(), 36), HTML: template.HTML(buf.String())}
-		return nil
-	}
-	dm := slacktest.DMChannel(me.ID)
-	if err := add("dm", "conversation", s.conversation(me, dm, true,
-		"Nothing yet. Type /access below — try /access help.")); err != nil {
-		return nil, err
-	}
-	if err := add("channel", "conversation", s.conversation(me, s.cfg.Channel, false,
-		"Every request is posted here too. Nothing yet.")); err != nil {
-		return nil, err
-	}
-	if err := add("home", "home", s.home(me)); err != nil {
-		return nil, err
-	}
-	if err := add("modal", "modal", s.openModal(me)); err != nil {
-		return nil, err
-	}
-	if err := add("posthog", "posthog", s.posthog()); err != nil {
-		return nil, err
-	}
-	if err := add("audit", "audit", s.audit(ctx)); err != nil {
-		return nil, err
+		out[p.name] = pane{Hash: strconv.FormatUint(h.Sum64(), 36), HTML: template.HTML(buf.String())}
 	}
 	return out, nil
 }

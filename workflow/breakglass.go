@@ -224,11 +224,18 @@ func (g *BreakGlass) checkAnswerTx(ctx context.Context, tx Tx, rev *Review, gran
 
 func (g *BreakGlass) answer(ctx context.Context, id int64, actor, outcome string) (*Review, error) {
 	s := g.s
-	rev, grant, err := g.Review(ctx, id)
+	var grant *Request
+	err := s.store.View(ctx, func(ctx context.Context, tx Tx) error {
+		rev, err := g.lookupTx(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if grant, err = tx.Request(ctx, rev.RequestID); err != nil {
+			return err
+		}
+		return g.checkAnswerTx(ctx, tx, rev, grant, actor, outcome)
+	})
 	if err != nil {
-		return nil, err
-	}
-	if err := s.store.View(ctx, func(ctx context.Context, tx Tx) error { return g.checkAnswerTx(ctx, tx, rev, grant, actor, outcome) }); err != nil {
 		return nil, err
 	}
 	if outcome == BreakGlassRevoked {

@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/accessbot/accessbot/workflow"
 )
 
 // Limits of the tuning settings. They are wide: they only catch values that
@@ -46,12 +48,12 @@ func (c config) validate() error {
 	case c.PostHogPerHour < 1 || c.PostHogPerHour > 4800:
 		return fmt.Errorf("POSTHOG_REQUESTS_PER_HOUR must be between 1 and 4800 (PostHog's limit per key), got %d", c.PostHogPerHour)
 	case c.ShutdownTimeout <= 0 || c.ShutdownTimeout > maxShutdownTimeout:
-		return fmt.Errorf("ACCESSBOT_SHUTDOWN_TIMEOUT must be between 1s and %s, got %s", short(maxShutdownTimeout), c.ShutdownTimeout)
+		return fmt.Errorf("ACCESSBOT_SHUTDOWN_TIMEOUT must be between 1s and %s, got %s", workflow.DurationText(maxShutdownTimeout), c.ShutdownTimeout)
 	case c.SchedulerInterval < minSchedulerInterval || c.SchedulerInterval > maxSchedulerInterval:
 		return fmt.Errorf("ACCESSBOT_SCHEDULER_INTERVAL must be between %s and %s, got %s (the scheduler ends grants and expires requests, so it cannot be switched off)",
-			short(minSchedulerInterval), short(maxSchedulerInterval), c.SchedulerInterval)
+			workflow.DurationText(minSchedulerInterval), workflow.DurationText(maxSchedulerInterval), c.SchedulerInterval)
 	case c.ReconcileInterval < 0 || (c.ReconcileInterval > 0 && c.ReconcileInterval < minReconcileInterval):
-		return fmt.Errorf("ACCESSBOT_RECONCILE_INTERVAL must be 0 (never) or at least %s, got %s", short(minReconcileInterval), c.ReconcileInterval)
+		return fmt.Errorf("ACCESSBOT_RECONCILE_INTERVAL must be 0 (never) or at least %s, got %s", workflow.DurationText(minReconcileInterval), c.ReconcileInterval)
 	}
 	return nil
 }
@@ -90,16 +92,4 @@ func validHostname(h string) bool {
 		}
 	}
 	return true
-}
-
-// short prints a duration without trailing zero units ("1m", not "1m0s").
-func short(d time.Duration) string {
-	switch {
-	case d%time.Hour == 0:
-		return fmt.Sprintf("%dh", d/time.Hour)
-	case d%time.Minute == 0:
-		return fmt.Sprintf("%dm", d/time.Minute)
-	default:
-		return d.String()
-	}
 }

@@ -320,15 +320,10 @@ func (s *Server) rateLimit(key string) (time.Duration, bool) {
 	return wait, limited
 }
 
-// paginate answers a list with DRF's LimitOffsetPagination: default limit 100, a bad or
+// paginateFunc answers a list with DRF's LimitOffsetPagination: default limit 100, a bad or
 // non-positive limit falls back to 100, no maximum; next and previous are absolute URLs with
-// limit and offset replaced and the other parameters kept.
-func (s *Server) paginate(c *reqCtx, items []any) response {
-	return paginateFunc(s, c, items, func(v any) any { return v })
-}
-
-// paginateFunc is paginate over all, rendering only the items of the page: a page of a
-// 5,000-member role renders 100 memberships, not 5,000.
+// limit and offset replaced and the other parameters kept. It renders only the items of the
+// page: a page of a 5,000-member role renders 100 memberships, not 5,000.
 func paginateFunc[T any](s *Server, c *reqCtx, all []T, render func(T) any) response {
 	q := c.r.URL.Query()
 	limit := defaultLimit
@@ -507,13 +502,13 @@ func boolField(data map[string]any, name string, allowNull bool) (val *bool, pre
 // ---- organizations ----
 
 func (s *Server) listOrganizations(c *reqCtx) response {
-	items := []any{}
+	var orgs []*org
 	for _, o := range s.orgOrder {
 		if s.memberOf(o.id, c.caller.uuid) != nil {
-			items = append(items, s.orgJSON(o, c.caller.uuid))
+			orgs = append(orgs, o)
 		}
 	}
-	return s.paginate(c, items)
+	return paginateFunc(s, c, orgs, func(o *org) any { return s.orgJSON(o, c.caller.uuid) })
 }
 
 func (s *Server) createOrganization(c *reqCtx) response {
@@ -922,11 +917,7 @@ func (s *Server) listRefs(c *reqCtx) response {
 		}
 		return strings.Compare(*a.providerRoleSlug, *b.providerRoleSlug)
 	})
-	items := []any{}
-	for _, x := range refs {
-		items = append(items, s.refJSON(x))
-	}
-	return s.paginate(c, items)
+	return paginateFunc(s, c, refs, func(x *extRef) any { return s.refJSON(x) })
 }
 
 func (s *Server) createRef(c *reqCtx) response {
@@ -1119,11 +1110,7 @@ func (s *Server) orgIntegrations(orgID string) []*integration {
 }
 
 func (s *Server) listIntegrations(c *reqCtx) response {
-	items := []any{}
-	for _, x := range s.orgIntegrations(c.org.id) {
-		items = append(items, s.integrationJSON(x))
-	}
-	return s.paginate(c, items)
+	return paginateFunc(s, c, s.orgIntegrations(c.org.id), func(x *integration) any { return s.integrationJSON(x) })
 }
 
 func (s *Server) integrationIn(c *reqCtx) *integration {
