@@ -427,12 +427,7 @@ func (d *demo) submit(user string, v slacktest.View, role, reason string, dur ti
 }
 
 func (d *demo) click(user string, m slacktest.Message, action string) error {
-	payload, err := d.slack.ClickMessage(user, m, action, "")
-	if err != nil {
-		return err
-	}
-	_, err = d.post("/slack/interactions", slacktest.InteractionForm(payload))
-	return err
+	return d.clickValue(user, m, action, "")
 }
 
 // waitRequest waits for user's request for role to reach state and returns its ref.
