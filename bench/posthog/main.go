@@ -20,33 +20,23 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/gorilla/mux"
-	"github.com/rs/zerolog"
-	"github.com/slack-go/slack"
-
-	"github.com/accessbot/accessbot/bot"
+	"github.com/accessbot/accessbot/bench/internal/benchstack"
 	"github.com/accessbot/accessbot/bot/slacktest"
 	"github.com/accessbot/accessbot/bot/views"
 	"github.com/accessbot/accessbot/posthog"
 	"github.com/accessbot/accessbot/posthog/posthogtest"
-	"github.com/accessbot/accessbot/posthogdir"
-	"github.com/accessbot/accessbot/store"
 	"github.com/accessbot/accessbot/workflow"
 )
 
 const (
-	secret = "bench-signing-secret"
 	owner  = "U0OWNER01"
 	policy = `
 defaults:
@@ -85,120 +75,52 @@ func main() {
 	}
 }
 
-// stack is accessbot over a fake Slack and a fake PostHog at real limits.
+// stack is accessbot over a fake Slack and a fake PostHog at real limits,
+// counting the PostHog calls it makes.
 type stack struct {
-	ph     *posthogtest.Server
-	slack  *slacktest.Server
-	db     *store.DB
-	svc    *workflow.Service
-	bot    *bot.Bot
-	srv    *httptest.Server
-	roles  map[string]string
-	stop   func()
-	budget *posthog.Budget
-	calls  atomic.Int64 // PostHog attempts
-	c429   atomic.Int64
+	*benchstack.Stack
+	calls atomic.Int64 // PostHog attempts
+	c429  atomic.Int64
 }
 
 func newStack(members map[string]int, reconcileEvery time.Duration) (*stack, error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &stack{ph: posthogtest.NewServer(posthogtest.WithRateLimit(480, 4800)), slack: slacktest.NewServer(), roles: map[string]string{}}
-	dir, err := os.MkdirTemp("", "accessbot-bench-")
+	s := &stack{}
+	st, err := benchstack.New(benchstack.Options{
+		People:    []benchstack.Person{{ID: owner, Email: "owner@example.com"}},
+		Roles:     members,
+		Policy:    policy,
+		PostHog:   []posthogtest.Option{posthogtest.WithRateLimit(480, 4800)},
+		Scheduler: time.Second,
+		Reconcile: reconcileEvery,
+		Client: []posthog.Option{posthog.WithObserver(func(ci posthog.CallInfo) {
+			s.calls.Add(1)
+			if ci.Status == http.StatusTooManyRequests {
+				s.c429.Add(1)
+			}
+		})},
+	})
 	if err != nil {
-		cancel()
 		return nil, err
 	}
-	s.slack.AddUser(owner, "owner", "owner@example.com")
-	s.ph.AddUser("owner@example.com", "Owner", "")
-	for name, n := range members {
-		id := s.ph.AddRole(name).ID
-		s.roles[name] = id
-		for i := 0; i < n; i++ {
-			u := s.ph.AddUser(fmt.Sprintf("%s-member%05d@example.com", strings.ToLower(name), i), "Member", fmt.Sprint(i))
-			s.ph.AddMembership(id, u.UUID)
-		}
-	}
-	if s.db, err = store.Open(ctx, "sqlite:"+filepath.Join(dir, "bench.db")); err != nil {
-		cancel()
-		return nil, err
-	}
-	if err := s.db.Migrate(ctx); err != nil {
-		cancel()
-		return nil, err
-	}
-	client, err := posthog.NewClient(s.ph.URL(), s.ph.APIKey(), s.ph.OrganizationID(), posthog.WithObserver(func(ci posthog.CallInfo) {
-		s.calls.Add(1)
-		if ci.Status == http.StatusTooManyRequests {
-			s.c429.Add(1)
-		}
-	}))
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	s.budget = client.Budget()
-	pol, err := workflow.ParsePolicy("policy.yaml", []byte(policy))
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	api := slack.New("xoxb-bench", slack.OptionAPIURL(s.slack.URL()+"/api/"))
-	if s.svc, err = workflow.NewService(workflow.Config{Store: s.db, Directory: posthogdir.New(client),
-		Users: bot.NewUsers(api, 10*time.Minute), Policy: pol, Logger: zerolog.Nop()}); err != nil {
-		cancel()
-		return nil, err
-	}
-	if s.bot, err = bot.New(bot.Config{Workflow: s.svc, Slack: api, SigningSecret: secret, Logger: zerolog.Nop()}); err != nil {
-		cancel()
-		return nil, err
-	}
-	s.svc.SetNotifier(s.bot)
-	r := mux.NewRouter()
-	s.bot.Routes(r)
-	s.srv = httptest.NewServer(r)
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); s.svc.RunWorkers(ctx, 4, 5*time.Second) }()
-	go func() { defer wg.Done(); s.svc.RunScheduler(ctx, time.Second, reconcileEvery) }()
-	s.stop = func() {
-		cancel()
-		wg.Wait()
-		s.srv.Close()
-		s.db.Close()
-		s.slack.Close()
-		s.ph.Close()
-		os.RemoveAll(dir)
-	}
+	s.Stack = st
 	return s, nil
 }
 
 // person adds a Slack user with a PostHog account and returns their id.
 func (s *stack) person(i int) string {
 	id := fmt.Sprintf("U0P%06d", i)
-	email := fmt.Sprintf("person%06d@example.com", i)
-	s.slack.AddUser(id, "person"+fmt.Sprint(i), email)
-	s.ph.AddUser(email, "Person", fmt.Sprint(i))
+	s.AddPerson(benchstack.Person{ID: id, Email: fmt.Sprintf("person%06d@example.com", i)})
 	return id
-}
-
-func (s *stack) post(path, body string) (int, string, error) {
-	res, err := http.DefaultClient.Do(slacktest.SignedRequest(secret, s.srv.URL+path, body, time.Now()))
-	if err != nil {
-		return 0, "", err
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return res.StatusCode, string(b), nil
 }
 
 // openModal has user run `/access request Engineering` and returns the modal.
 func (s *stack) openModal(user string) (slacktest.View, error) {
-	if _, _, err := s.post("/slack/commands", s.slack.SlashCommand(user, "request Engineering").Form()); err != nil {
+	if _, _, err := s.Post("/slack/commands", s.Slack.SlashCommand(user, "request Engineering").Form()); err != nil {
 		return slacktest.View{}, err
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if v, ok := s.slack.LastModal(user); ok {
+		if v, ok := s.Slack.LastModal(user); ok {
 			return v, nil
 		}
 		time.Sleep(5 * time.Millisecond)
@@ -210,8 +132,8 @@ func (s *stack) waitMirror() error {
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		ok := false
-		_ = s.db.View(context.Background(), func(ctx context.Context, tx workflow.Tx) error {
-			_, ok, _ = tx.Setting(ctx, "members:"+s.roles["Engineering"])
+		_ = s.DB.View(context.Background(), func(ctx context.Context, tx workflow.Tx) error {
+			_, ok, _ = tx.Setting(ctx, "members:"+s.Roles["Engineering"])
 			return nil
 		})
 		if ok {
@@ -237,8 +159,8 @@ func (s *stack) submitAll(users []string, modals []slacktest.View) []result {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			payload, err := s.slack.ViewSubmission(u, modals[i], map[string]string{
-				views.BlockRole: s.roles["Engineering"], views.BlockReason: "incident", views.BlockDuration: "1h"})
+			payload, err := s.Slack.ViewSubmission(u, modals[i], map[string]string{
+				views.BlockRole: s.Roles["Engineering"], views.BlockReason: "incident", views.BlockDuration: "1h"})
 			if err != nil {
 				out[i] = result{answer: err.Error()}
 				return
@@ -246,7 +168,7 @@ func (s *stack) submitAll(users []string, modals []slacktest.View) []result {
 			body := slacktest.InteractionForm(payload)
 			<-start
 			t0 := time.Now()
-			code, answer, err := s.post("/slack/interactions", body)
+			code, answer, err := s.Post("/slack/interactions", body)
 			out[i] = result{latency: time.Since(t0), answer: answer,
 				ok: err == nil && code == 200 && strings.Contains(answer, `"response_action":"clear"`)}
 		}()
@@ -276,7 +198,7 @@ func submit(n int) error {
 	if err != nil {
 		return err
 	}
-	defer s.stop()
+	defer s.Close()
 	if err := s.waitMirror(); err != nil {
 		return err
 	}
@@ -304,54 +226,50 @@ func size() error {
 	if err != nil {
 		return err
 	}
-	defer s.stop()
+	defer s.Close()
 	for i := 0; i < 5000; i++ { // the organization: 5,000 more people outside the role
-		s.ph.AddUser(fmt.Sprintf("other%05d@example.com", i), "Other", fmt.Sprint(i))
+		s.PH.AddUser(fmt.Sprintf("other%05d@example.com", i), "Other", fmt.Sprint(i))
 	}
 	if err := s.waitMirror(); err != nil {
 		return err
 	}
 	user := "U0CASE001"
-	s.slack.AddUser(user, "case", "mixed.case@example.com")
-	s.ph.AddUser("Mixed.Case@Example.COM", "Mixed", "Case") // found by search=, not email=
+	s.Slack.AddUser(user, "case", "mixed.case@example.com")
+	s.PH.AddUser("Mixed.Case@Example.COM", "Mixed", "Case") // found by search=, not email=
 	v, err := s.openModal(user)
 	if err != nil {
 		return err
 	}
-	s.ph.ResetCalls()
+	s.PH.ResetCalls()
 	rs := s.submitAll([]string{user}, []slacktest.View{v})
 	if !rs[0].ok {
 		return fmt.Errorf("submission refused: %s", rs[0].answer)
 	}
-	submitCalls := len(s.ph.Calls())
-	reqs, err := s.svc.ListMine(context.Background(), user, 1)
+	submitCalls := len(s.PH.Calls())
+	reqs, err := s.Svc.ListMine(context.Background(), user, 1)
 	if err != nil || len(reqs) == 0 {
 		return fmt.Errorf("no request: %v", err)
 	}
-	s.ph.ResetCalls()
-	if _, err := s.svc.Approve(context.Background(), reqs[0].ID, owner); err != nil {
+	s.PH.ResetCalls()
+	if _, err := s.Svc.Approve(context.Background(), reqs[0].ID, owner); err != nil {
 		return err
 	}
 	if err := waitFor(30*time.Second, func() bool {
-		r, _ := s.svc.Request(context.Background(), reqs[0].ID)
+		r, _ := s.Svc.Request(context.Background(), reqs[0].ID)
 		return r != nil && r.State == workflow.StateCompleted
 	}); err != nil {
 		return err
 	}
 	fmt.Printf("size: 5,000-member role, 10,002-member organization, email case differs: submission %d PostHog calls, execution %d\n",
-		submitCalls, len(s.ph.Calls()))
+		submitCalls, len(s.PH.Calls()))
 	return nil
 }
 
 func waitFor(d time.Duration, cond func() bool) error {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return nil
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !benchstack.WaitFor(d, cond) {
+		return fmt.Errorf("timed out after %v", d)
 	}
-	return fmt.Errorf("timed out after %v", d)
+	return nil
 }
 
 func approve(n int) error {
@@ -359,7 +277,7 @@ func approve(n int) error {
 	if err != nil {
 		return err
 	}
-	defer s.stop()
+	defer s.Close()
 	if err := s.waitMirror(); err != nil {
 		return err
 	}
@@ -368,22 +286,23 @@ func approve(n int) error {
 	users := make([]string, n)
 	for i := range reqs {
 		users[i] = s.person(i)
-		if reqs[i], err = s.svc.CreateRequest(ctx, workflow.NewRequest{Kind: workflow.KindAdd, RequesterID: users[i],
+		if reqs[i], err = s.Svc.CreateRequest(ctx, workflow.NewRequest{Kind: workflow.KindAdd, RequesterID: users[i],
 			Role: "Engineering", Reason: "incident", Duration: time.Hour}); err != nil {
 			return err
 		}
 	}
-	// The owner's approver messages, as the notifications posted them.
+	// The owner's approver messages, as the notifications posted them (paced
+	// to Slack's one message a second in one channel: about n seconds).
 	msgs := make([]slacktest.Message, n)
-	if err := waitFor(2*time.Minute, func() bool {
+	if err := waitFor(time.Duration(n)*time.Second+2*time.Minute, func() bool {
 		for i, r := range reqs {
 			if msgs[i].TS != "" {
 				continue
 			}
-			refs, _ := s.svc.Messages(ctx, r.ID)
+			refs, _ := s.Svc.Messages(ctx, r.ID)
 			for _, ref := range refs {
 				if ref.Channel == slacktest.DMChannel(owner) {
-					msgs[i], _ = s.slack.Message(ref.Channel, ref.TS)
+					msgs[i], _ = s.Slack.Message(ref.Channel, ref.TS)
 				}
 			}
 			if msgs[i].TS == "" {
@@ -397,7 +316,7 @@ func approve(n int) error {
 	// The requests were submitted over the last minute in real life; here
 	// they were made just now, so let their calls age out of the minute
 	// window first (they stay in the hour's).
-	if err := waitFor(2*time.Minute, func() bool { return s.budget.Used(time.Minute) == 0 }); err != nil {
+	if err := waitFor(2*time.Minute, func() bool { return s.Client.Budget().Used(time.Minute) == 0 }); err != nil {
 		return err
 	}
 	calls0, c4290 := s.calls.Load(), s.c429.Load()
@@ -409,14 +328,14 @@ func approve(n int) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			payload, err := s.slack.ClickMessage(owner, msgs[i], views.ActionApprove, "")
+			payload, err := s.Slack.ClickMessage(owner, msgs[i], views.ActionApprove, "")
 			if err != nil {
 				return
 			}
 			body := slacktest.InteractionForm(payload)
 			<-start
 			clicked[i] = time.Now()
-			_, _, _ = s.post("/slack/interactions", body)
+			_, _, _ = s.Post("/slack/interactions", body)
 		}()
 	}
 	t0 := time.Now()
@@ -427,7 +346,7 @@ func approve(n int) error {
 		done := true
 		for i, u := range users {
 			if told[i] == 0 {
-				for _, m := range s.slack.Messages(slacktest.DMChannel(u)) {
+				for _, m := range s.Slack.Messages(slacktest.DMChannel(u)) {
 					if strings.Contains(string(m.Blocks), "approved your request") {
 						told[i] = time.Since(clicked[i])
 					}
@@ -443,7 +362,7 @@ func approve(n int) error {
 		return fmt.Errorf("requester DMs: %w", err)
 	}
 	if err := waitFor(3*time.Minute, func() bool {
-		counts, _ := s.db.CountRequestsByState(ctx)
+		counts, _ := s.DB.CountRequestsByState(ctx)
 		return counts[workflow.StateCompleted] == int64(n)
 	}); err != nil {
 		return fmt.Errorf("executions: %w", err)
@@ -462,7 +381,7 @@ func reconcile() error {
 	if err != nil {
 		return err
 	}
-	defer s.stop()
+	defer s.Close()
 	if err := s.waitMirror(); err != nil {
 		return err
 	}
@@ -479,21 +398,14 @@ func reconcile() error {
 	stop := make(chan struct{})
 	var passes atomic.Int64
 	go func() {
-		if os.Getenv("BENCH_NO_LOOP") != "" {
-			return
-		}
 		for {
 			select {
 			case <-stop:
 				return
 			default:
 			}
-			t0 := time.Now()
-			if err := s.svc.Reconcile(context.Background()); err == nil {
+			if err := s.Svc.Reconcile(context.Background()); err == nil {
 				passes.Add(1)
-				if os.Getenv("BENCH_DEBUG") != "" {
-					fmt.Fprintf(os.Stderr, "reconcile pass %v\n", time.Since(t0))
-				}
 			} else {
 				fmt.Fprintf(os.Stderr, "reconcile: %v\n", err)
 				time.Sleep(time.Second)

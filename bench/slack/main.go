@@ -30,10 +30,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/gorilla/mux"
 	"github.com/rs/zerolog"
 	"github.com/slack-go/slack"
 
+	"github.com/accessbot/accessbot/bench/internal/benchstack"
 	"github.com/accessbot/accessbot/bot"
 	"github.com/accessbot/accessbot/bot/slacktest"
 	"github.com/accessbot/accessbot/bot/views"
@@ -76,108 +76,25 @@ func main() {
 	}
 }
 
-// world is an in-process accessbot: fake Slack and PostHog, a SQLite
-// database, the workflow with its workers and the bot's HTTP endpoints.
-type world struct {
-	slack *slacktest.Server
-	ph    *posthogtest.Server
-	db    *store.DB
-	svc   *workflow.Service
-	bot   *bot.Bot
-	http  *httptest.Server
-	roles map[string]string
-	stop  func()
-}
-
-func newWorld(requesters int, extraRoles []string) (*world, error) {
-	w := &world{slack: slacktest.NewServer(), ph: posthogtest.NewServer(), roles: map[string]string{}}
-	w.slack.AddUser(bob, "bob", "bob@example.com")
-	w.ph.AddUser("bob@example.com", "Bob", "Owner")
+// newWorld is an in-process accessbot (see benchstack) with bob owning
+// Engineering (and extraRoles), requesters people asking, and an approvals
+// channel.
+func newWorld(requesters int, extraRoles []string) (*benchstack.Stack, error) {
+	people := []benchstack.Person{{ID: bob, Email: "bob@example.com"}}
 	for i := 0; i < requesters; i++ {
-		email := fmt.Sprintf("user%02d@example.com", i)
-		w.slack.AddUser(requester(i), "user", email)
-		w.ph.AddUser(email, "User", fmt.Sprint(i))
+		people = append(people, benchstack.Person{ID: requester(i), Email: fmt.Sprintf("user%02d@example.com", i)})
 	}
-	w.roles["Engineering"] = w.ph.AddRole("Engineering").ID
+	roles := map[string]int{"Engineering": 0}
 	for _, r := range extraRoles {
-		w.roles[r] = w.ph.AddRole(r).ID
+		roles[r] = 0
 	}
-	dir, err := os.MkdirTemp("", "accessbot-bench-")
-	if err != nil {
-		return nil, err
-	}
-	ctx := context.Background()
-	if w.db, err = store.Open(ctx, "sqlite:"+filepath.Join(dir, "bench.db")); err != nil {
-		return nil, err
-	}
-	if err := w.db.Migrate(ctx); err != nil {
-		return nil, err
-	}
-	phc, err := posthog.NewClient(w.ph.URL(), w.ph.APIKey(), w.ph.OrganizationID())
-	if err != nil {
-		return nil, err
-	}
-	pol, err := workflow.ParsePolicy("bench.yaml", []byte("roles:\n  - role: Engineering\n    owners: ["+bob+"]\n"))
-	if err != nil {
-		return nil, err
-	}
-	api := slack.New("xoxb-bench", slack.OptionAPIURL(w.slack.URL()+"/api/"))
-	log := zerolog.Nop()
-	if w.svc, err = workflow.NewService(workflow.Config{Store: w.db, Directory: posthogdir.New(phc), Users: bot.NewUsers(api, 10*time.Minute),
-		Policy: pol, Logger: log, PollInterval: 200 * time.Millisecond}); err != nil {
-		return nil, err
-	}
-	if err := workflow.BindPolicy(ctx, pol, posthogdir.New(phc), w.db); err != nil {
-		return nil, err
-	}
-	if w.bot, err = bot.New(bot.Config{Workflow: w.svc, Slack: api, SigningSecret: secret, ApprovalsChannel: channel, Logger: log}); err != nil {
-		return nil, err
-	}
-	w.svc.SetNotifier(w.bot)
-	r := mux.NewRouter()
-	w.bot.Routes(r)
-	w.http = httptest.NewServer(r)
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{}, 1)
-	go func() { w.svc.RunWorkers(runCtx, 4, time.Second); done <- struct{}{} }()
-	w.stop = func() {
-		cancel()
-		<-done
-		w.http.Close()
-		w.db.Close()
-		w.slack.Close()
-		w.ph.Close()
-		_ = os.RemoveAll(dir)
-	}
-	return w, nil
+	return benchstack.New(benchstack.Options{People: people, Roles: roles, Channel: channel, PollInterval: 200 * time.Millisecond,
+		Policy: "roles:\n  - role: Engineering\n    owners: [" + bob + "]\n"})
 }
 
 func requester(i int) string { return fmt.Sprintf("U0REQ%04d", i) }
 
-// approverMessage is the copy of request id in ch, once delivered.
-func (w *world) approverMessage(id int64, ch string) (slacktest.Message, bool) {
-	refs, err := w.svc.Messages(context.Background(), id)
-	if err != nil {
-		return slacktest.Message{}, false
-	}
-	for _, ref := range refs {
-		if ref.Channel == ch {
-			return w.slack.Message(ref.Channel, ref.TS)
-		}
-	}
-	return slacktest.Message{}, false
-}
-
-func waitFor(timeout time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return true
-}
+func waitFor(timeout time.Duration, cond func() bool) bool { return benchstack.WaitFor(timeout, cond) }
 
 // approvals: 30 requests, bob approves them over one minute while
 // chat.update is limited to 50 a minute.
@@ -187,14 +104,14 @@ func approvals() (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	defer w.stop()
-	w.slack.LimitLikeSlack()
+	defer w.Close()
+	w.Slack.LimitLikeSlack()
 	ctx := context.Background()
 	var reqs []*workflow.Request
 	// Thirty people ask within about 20 seconds (users.info is Tier 4).
 	for i := 0; i < n; i++ {
 		sub, cancel := context.WithTimeout(ctx, 2500*time.Millisecond) // the modal's budget
-		r, err := w.svc.CreateRequest(sub, workflow.NewRequest{Kind: workflow.KindAdd, RequesterID: requester(i),
+		r, err := w.Svc.CreateRequest(sub, workflow.NewRequest{Kind: workflow.KindAdd, RequesterID: requester(i),
 			Role: "Engineering", Reason: "bench", Duration: time.Hour})
 		cancel()
 		if err != nil {
@@ -206,7 +123,7 @@ func approvals() (bool, error) {
 	bobDM := slacktest.DMChannel(bob)
 	if !waitFor(5*time.Minute, func() bool {
 		for _, r := range reqs {
-			if _, ok := w.approverMessage(r.ID, bobDM); !ok {
+			if _, ok := w.ApproverMessage(r.ID, bobDM); !ok {
 				return false
 			}
 		}
@@ -214,10 +131,10 @@ func approvals() (bool, error) {
 	}) {
 		return false, fmt.Errorf("approver messages were not all delivered")
 	}
-	refs, _ := w.svc.Messages(ctx, reqs[0].ID)
+	refs, _ := w.Svc.Messages(ctx, reqs[0].ID)
 	copies := len(refs)
-	w.slack.ResetCalls()
-	limitedBefore := w.slack.RateLimited("chat.update")
+	w.Slack.ResetCalls()
+	limitedBefore := w.Slack.RateLimited("chat.update")
 
 	start := time.Now()
 	clicked := make([]time.Time, n)
@@ -235,7 +152,7 @@ func approvals() (bool, error) {
 					continue
 				}
 				if !clicked[i].IsZero() {
-					for _, m := range w.slack.Messages(slacktest.DMChannel(requester(i))) {
+					for _, m := range w.Slack.Messages(slacktest.DMChannel(requester(i))) {
 						if strings.Contains(m.Text+string(m.Blocks), "you are now a member") {
 							told[i] = time.Since(clicked[i])
 						}
@@ -247,13 +164,13 @@ func approvals() (bool, error) {
 		})
 	}()
 	for i, r := range reqs {
-		m, _ := w.approverMessage(r.ID, bobDM)
-		p, err := w.slack.ClickMessage(bob, m, views.ActionApprove, "")
+		m, _ := w.ApproverMessage(r.ID, bobDM)
+		p, err := w.Slack.ClickMessage(bob, m, views.ActionApprove, "")
 		if err != nil {
 			return false, err
 		}
 		at := time.Now()
-		res, err := http.DefaultClient.Do(slacktest.SignedRequest(secret, w.http.URL+"/slack/interactions", slacktest.InteractionForm(p), time.Now()))
+		res, err := http.DefaultClient.Do(slacktest.SignedRequest(benchstack.Secret, w.HTTP.URL+"/slack/interactions", slacktest.InteractionForm(p), time.Now()))
 		if err != nil {
 			return false, err
 		}
@@ -271,9 +188,9 @@ func approvals() (bool, error) {
 	copiesDone := waitFor(10*time.Minute, func() bool {
 		// A copy is final when it shows neither buttons nor work in progress.
 		for _, r := range reqs {
-			rr, _ := w.svc.Messages(ctx, r.ID)
+			rr, _ := w.Svc.Messages(ctx, r.ID)
 			for _, ref := range rr {
-				m, _ := w.slack.Message(ref.Channel, ref.TS)
+				m, _ := w.Slack.Message(ref.Channel, ref.TS)
 				if b := string(m.Blocks); strings.Contains(b, views.ActionApprove) || strings.Contains(b, "PostHog…") || strings.Contains(b, "waiting for") {
 					return false
 				}
@@ -282,8 +199,8 @@ func approvals() (bool, error) {
 		return true
 	})
 	allCopies := time.Since(start)
-	updates := len(w.slack.CallsTo("chat.update"))
-	limited := w.slack.RateLimited("chat.update") - limitedBefore
+	updates := len(w.Slack.CallsTo("chat.update"))
+	limited := w.Slack.RateLimited("chat.update") - limitedBefore
 	changes := 2 // approved, completed
 	bound := 1.5 * float64(copies*changes*n)
 	pass := allTold && worst <= 5*time.Minute && float64(updates) <= bound && copiesDone
@@ -304,37 +221,37 @@ func typeahead() (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	defer w.stop()
+	defer w.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- w.bot.RunSocketMode(ctx, appToken) }()
-	if err := w.slack.WaitSocket(ctx); err != nil {
+	go func() { done <- w.Bot.RunSocketMode(ctx, appToken) }()
+	if err := w.Slack.WaitSocket(ctx); err != nil {
 		return false, err
 	}
-	if _, err := w.slack.PushSlashCommand(ctx, w.slack.SlashCommand(requester(0), "request")); err != nil {
+	if _, err := w.Slack.PushSlashCommand(ctx, w.Slack.SlashCommand(requester(0), "request")); err != nil {
 		return false, err
 	}
 	var v slacktest.View
-	if !waitFor(10*time.Second, func() bool { var ok bool; v, ok = w.slack.LastModal(requester(0)); return ok }) {
+	if !waitFor(10*time.Second, func() bool { var ok bool; v, ok = w.Slack.LastModal(requester(0)); return ok }) {
 		return false, fmt.Errorf("no modal")
 	}
-	p, err := w.slack.BlockSuggestion(requester(0), v, views.ActionRoleSelect, "")
+	p, err := w.Slack.BlockSuggestion(requester(0), v, views.ActionRoleSelect, "")
 	if err != nil {
 		return false, err
 	}
-	ack, err := w.slack.PushInteraction(ctx, p)
+	ack, err := w.Slack.PushInteraction(ctx, p)
 	if err != nil {
-		return false, fmt.Errorf("typeahead answer never arrived: %w (oversized frames %d)", err, w.slack.OversizedFrames())
+		return false, fmt.Errorf("typeahead answer never arrived: %w (oversized frames %d)", err, w.Slack.OversizedFrames())
 	}
 	frame, _ := json.Marshal(map[string]any{"envelope_id": "env-0000000000", "payload": ack.Payload})
 	var opts struct {
 		Options []json.RawMessage `json:"options"`
 	}
 	_ = json.Unmarshal(ack.Payload, &opts)
-	pass := len(frame) < slacktest.MaxSocketFrameBytes && w.slack.OversizedFrames() == 0 && len(opts.Options) > 0
+	pass := len(frame) < slacktest.MaxSocketFrameBytes && w.Slack.OversizedFrames() == 0 && len(opts.Options) > 0
 	fmt.Printf("typeahead: 150 roles named with &<>: answer %d bytes (frame ≈ %d, limit %d), %d options, oversized frames %d; pass=%v\n",
-		len(ack.Payload), len(frame), slacktest.MaxSocketFrameBytes, len(opts.Options), w.slack.OversizedFrames(), pass)
+		len(ack.Payload), len(frame), slacktest.MaxSocketFrameBytes, len(opts.Options), w.Slack.OversizedFrames(), pass)
 	cancel()
 	<-done
 	return pass, nil

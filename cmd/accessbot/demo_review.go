@@ -139,6 +139,8 @@ func (d *demo) playReviews() error {
 	return nil
 }
 
+// clickValue is user clicking the element with action (the one with value,
+// when several share it) in m.
 func (d *demo) clickValue(user string, m slacktest.Message, action, value string) error {
 	payload, err := d.slack.ClickMessage(user, m, action, value)
 	if err != nil {
