@@ -313,6 +313,19 @@ func approve(n int) error {
 	}); err != nil {
 		return fmt.Errorf("approver messages: %w", err)
 	}
+	// And each requester's confirmation ("I sent your request"), whose DM
+	// channel is opened at Slack's 50 conversations.open a minute: in real
+	// life these went out while the requests came in.
+	if err := waitFor(time.Duration(n)*1500*time.Millisecond+2*time.Minute, func() bool {
+		for _, u := range users {
+			if len(s.Slack.Messages(slacktest.DMChannel(u))) == 0 {
+				return false
+			}
+		}
+		return true
+	}); err != nil {
+		return fmt.Errorf("requester confirmations: %w", err)
+	}
 	// The requests were submitted over the last minute in real life; here
 	// they were made just now, so let their calls age out of the minute
 	// window first (they stay in the hour's).

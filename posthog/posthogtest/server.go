@@ -135,9 +135,16 @@ func WithoutRoleBasedAccess() Option {
 	return func(s *Server) { s.features = []ProductFeature{} }
 }
 
+// PostHog's limits for one personal API key, which the fake applies unless
+// told otherwise with WithRateLimit.
+const (
+	PostHogPerMinute = 480
+	PostHogPerHour   = 4800
+)
+
 // WithRateLimit makes the server throttle each key like PostHog does: at most perMinute
 // requests in any minute and perHour in any hour (PostHog: 480 and 4800); over it, 429 with
-// Retry-After. Zero or negative values disable that window. Off by default. The windows
+// Retry-After. Zero or negative values disable that window. On by default at PostHog's limits. The windows
 // slide like Django REST framework's SimpleRateThrottle: each keeps the times of the
 // requests it let through, and Retry-After is the time until the oldest of them leaves it.
 func WithRateLimit(perMinute, perHour int) Option {
@@ -326,6 +333,9 @@ func NewServer(opts ...Option) *Server {
 		history:   map[string][]time.Time{},
 		clock:     time.Now,
 		features:  slices.Clone(DefaultProductFeatures),
+		// PostHog throttles every personal API key; so does the fake.
+		rlPerMinute: PostHogPerMinute,
+		rlPerHour:   PostHogPerHour,
 	}
 	for _, opt := range opts {
 		opt(s)
