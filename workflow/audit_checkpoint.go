@@ -136,8 +136,6 @@ type CheckpointStore interface {
 	AppendCheckpoint(ctx context.Context, build func(headSeq int64, headHash string) (*AuditEntry, error)) (*AuditEntry, error)
 	// NewestAudit returns the newest entry with action a (nil when none).
 	NewestAudit(ctx context.Context, a Action) (*AuditEntry, error)
-	// AuditHead returns the Seq and Hash of the newest entry.
-	AuditHead(ctx context.Context) (seq int64, hash string, err error)
 }
 
 // Checkpointer signs the head of the audit chain with an ed25519 key, stores
@@ -173,12 +171,7 @@ func (c *Checkpointer) Sign(ctx context.Context) (Checkpoint, bool, error) {
 		}
 		now := clock.Now().UTC().Truncate(time.Microsecond)
 		cp = SignCheckpoint(c.Key, headSeq, headHash, now)
-		details, err := json.Marshal(cp)
-		if err != nil {
-			return nil, err
-		}
-		return &AuditEntry{Time: now, ActorID: SystemActor, Action: ActionCheckpointSigned,
-			Details: CanonicalDetails(mustMap(details))}, nil
+		return &AuditEntry{Time: now, ActorID: SystemActor, Action: ActionCheckpointSigned, Details: cp.details()}, nil
 	})
 	if err != nil || e == nil {
 		if err != nil {
@@ -196,12 +189,11 @@ func (c *Checkpointer) Sign(ctx context.Context) (Checkpoint, bool, error) {
 	return cp, true, nil
 }
 
-func mustMap(b []byte) map[string]any {
-	var m map[string]any
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.UseNumber() // keeps seq exact
-	_ = d.Decode(&m)
-	return m
+// details is c as a checkpoint_signed entry's Details: its JSON fields in
+// the canonical (sorted, compact) form.
+func (c Checkpoint) details() string {
+	return CanonicalDetails(map[string]any{"seq": c.Seq, "hash": c.Hash, "time": c.Time, "key_id": c.KeyID,
+		"signature": c.Signature})
 }
 
 // Run signs a checkpoint every interval until ctx ends. The caller signs
