@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 
 	"github.com/accessbot/accessbot/workflow"
 )
@@ -10,8 +12,9 @@ var _ workflow.CheckpointStore = (*DB)(nil)
 
 // AppendCheckpoint appends the entry build returns (nothing when it returns
 // nil) in one transaction that holds the chain head's lock, so the entry
-// build makes from the head (headSeq, headHash) is the very next one.
-func (db *DB) AppendCheckpoint(ctx context.Context, build func(headSeq int64, headHash string) (*workflow.AuditEntry, error)) (*workflow.AuditEntry, error) {
+// build makes from the head (headSeq, headHash, and the action of that
+// entry, read in the same transaction) is the very next one.
+func (db *DB) AppendCheckpoint(ctx context.Context, build func(headSeq int64, headHash string, headAction workflow.Action) (*workflow.AuditEntry, error)) (*workflow.AuditEntry, error) {
 	var out *workflow.AuditEntry
 	err := db.inTx(ctx, false, func(ctx context.Context, t *tx) error {
 		out = nil
@@ -23,7 +26,14 @@ func (db *DB) AppendCheckpoint(ctx context.Context, build func(headSeq int64, he
 		if err := q.Scan(ctx); err != nil {
 			return wrap("append checkpoint: lock head", err)
 		}
-		e, err := build(head.Seq, head.Hash)
+		var action string
+		if head.Seq > 0 {
+			err := t.btx.QueryRowContext(ctx, "SELECT action FROM audit_log WHERE seq = ?", head.Seq).Scan(&action)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) { // a missing entry is verify's to report
+				return wrap("append checkpoint: newest entry", err)
+			}
+		}
+		e, err := build(head.Seq, head.Hash, workflow.Action(action))
 		if err != nil || e == nil {
 			return err
 		}

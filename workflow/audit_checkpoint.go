@@ -132,10 +132,9 @@ func ParseCheckpoint(b []byte) (Checkpoint, error) {
 type CheckpointStore interface {
 	// AppendCheckpoint appends the entry build returns, in one transaction
 	// that holds the chain head's lock: build gets the head (the newest
-	// entry's Seq and Hash), so the entry it returns is the very next one.
-	AppendCheckpoint(ctx context.Context, build func(headSeq int64, headHash string) (*AuditEntry, error)) (*AuditEntry, error)
-	// NewestAudit returns the newest entry with action a (nil when none).
-	NewestAudit(ctx context.Context, a Action) (*AuditEntry, error)
+	// entry's Seq, Hash and Action; "" when that entry is missing), so the
+	// entry it returns is the very next one.
+	AppendCheckpoint(ctx context.Context, build func(headSeq int64, headHash string, headAction Action) (*AuditEntry, error)) (*AuditEntry, error)
 }
 
 // Checkpointer signs the head of the audit chain with an ed25519 key, stores
@@ -158,15 +157,8 @@ func (c *Checkpointer) Sign(ctx context.Context) (Checkpoint, bool, error) {
 		clock = SystemClock{}
 	}
 	var cp Checkpoint
-	e, err := c.Store.AppendCheckpoint(ctx, func(headSeq int64, headHash string) (*AuditEntry, error) {
-		if headSeq == 0 {
-			return nil, nil
-		}
-		newest, err := c.Store.NewestAudit(ctx, ActionCheckpointSigned)
-		if err != nil {
-			return nil, err
-		}
-		if newest != nil && newest.Seq == headSeq {
+	e, err := c.Store.AppendCheckpoint(ctx, func(headSeq int64, headHash string, headAction Action) (*AuditEntry, error) {
+		if headSeq == 0 || headAction == ActionCheckpointSigned {
 			return nil, nil
 		}
 		now := clock.Now().UTC().Truncate(time.Microsecond)
