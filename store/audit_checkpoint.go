@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 
 	"github.com/accessbot/accessbot/workflow"
 )
@@ -18,18 +16,14 @@ func (db *DB) AppendCheckpoint(ctx context.Context, build func(headSeq int64, he
 	var out *workflow.AuditEntry
 	err := db.inTx(ctx, false, func(ctx context.Context, t *tx) error {
 		out = nil
-		var head auditHeadRow
-		q := t.btx.NewSelect().Model(&head).Where("h.id = 1")
-		if db.dialect == DialectPostgres {
-			q = q.For("UPDATE")
-		}
-		if err := q.Scan(ctx); err != nil {
-			return wrap("append checkpoint: lock head", err)
+		head, err := lockAuditHead(ctx, t.btx, db.dialect, "append checkpoint")
+		if err != nil {
+			return err
 		}
 		var action string
 		if head.Seq > 0 {
 			err := t.btx.QueryRowContext(ctx, "SELECT action FROM audit_log WHERE seq = ?", head.Seq).Scan(&action)
-			if err != nil && !errors.Is(err, sql.ErrNoRows) { // a missing entry is verify's to report
+			if err != nil && !noRows(err) { // a missing entry is verify's to report
 				return wrap("append checkpoint: newest entry", err)
 			}
 		}
@@ -37,7 +31,7 @@ func (db *DB) AppendCheckpoint(ctx context.Context, build func(headSeq int64, he
 		if err != nil || e == nil {
 			return err
 		}
-		if err := appendAudit(ctx, t.btx, db.dialect, db.now(), e); err != nil {
+		if err := appendAuditAfter(ctx, t.btx, head, db.now(), e); err != nil {
 			return err
 		}
 		out = e
