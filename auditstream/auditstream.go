@@ -51,7 +51,6 @@ type Store interface {
 	AdvanceAuditStream(ctx context.Context, name, holder string, from, to int64, now time.Time) error
 	ReleaseAuditStream(ctx context.Context, name, holder string) error
 	AuditEntriesAfter(ctx context.Context, after int64, limit int, fn func(e *workflow.AuditEntry) error) error
-	AuditHead(ctx context.Context) (seq int64, hash string, err error)
 }
 
 // Config configures a Sender. URL, Secrets and Store are required.
@@ -70,9 +69,9 @@ type Config struct {
 	BackoffMax time.Duration // longest retry delay; default 1 min
 
 	// Observe, when set, is told after each attempt: how many entries were
-	// delivered (0 on failure), the error, and how far the stream lags
-	// behind the head of the log.
-	Observe func(delivered int, err error, lag int64)
+	// delivered (0 on failure) and the error. (The lag behind the head of
+	// the log is read from the database when metrics are scraped.)
+	Observe func(delivered int, err error)
 }
 
 // Sender delivers the audit log to the webhook.
@@ -207,16 +206,9 @@ func (s *Sender) SendOnce(ctx context.Context) (int, error) {
 	}
 	if err != nil {
 		n = 0
-		last = cursor
 	}
 	if s.cfg.Observe != nil {
-		var lag int64
-		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		defer cancel()
-		if head, _, herr := s.cfg.Store.AuditHead(hctx); herr == nil {
-			lag = head - last
-		}
-		s.cfg.Observe(n, err, lag)
+		s.cfg.Observe(n, err)
 	}
 	return n, err
 }

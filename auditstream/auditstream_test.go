@@ -173,7 +173,7 @@ func TestStreamDeliversEverythingInOrderSigned(t *testing.T) {
 		r := newReceiver(t, "old-secret")
 		var delivered atomic.Int64
 		s := newSender(t, db, r.srv.URL, []string{"new-secret", "old-secret"}, func(c *auditstream.Config) {
-			c.Observe = func(n int, _ error, _ int64) { delivered.Add(int64(n)) }
+			c.Observe = func(n int, _ error) { delivered.Add(int64(n)) }
 		})
 		stop := run(s)
 		r.waitFor(150)
@@ -214,7 +214,7 @@ func TestStreamReceiverDownThenRestart(t *testing.T) {
 		appendEntries(t, db, 50)
 		var failures atomic.Int64
 		obs := func(c *auditstream.Config) {
-			c.Observe = func(_ int, err error, _ int64) {
+			c.Observe = func(_ int, err error) {
 				if err != nil {
 					failures.Add(1)
 				}

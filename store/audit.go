@@ -77,12 +77,17 @@ func (t *tx) AppendAudit(ctx context.Context, e *workflow.AuditEntry) error {
 }
 
 func appendAudit(ctx context.Context, idb bun.IDB, dialect string, now time.Time, e *workflow.AuditEntry) error {
-	if e.Time.IsZero() {
-		e.Time = now
+	head, err := lockAuditHead(ctx, idb, dialect, "append audit")
+	if err != nil {
+		return err
 	}
-	if e.Details == "" {
-		e.Details = "{}"
-	}
+	return appendAuditAfter(ctx, idb, head, now, e)
+}
+
+// lockAuditHead reads the chain head, locking it (FOR UPDATE on PostgreSQL;
+// SQLite's write lock is already held) until the transaction ends; op
+// names the caller in errors.
+func lockAuditHead(ctx context.Context, idb bun.IDB, dialect, op string) (auditHeadRow, error) {
 	var head auditHeadRow
 	q := idb.NewSelect().Model(&head).Where("h.id = 1")
 	if dialect == DialectPostgres {
@@ -90,9 +95,21 @@ func appendAudit(ctx context.Context, idb bun.IDB, dialect string, now time.Time
 	}
 	if err := q.Scan(ctx); err != nil {
 		if noRows(err) {
-			return wrap("append audit", errors.New("audit_head row is missing"))
+			return head, wrap(op, errors.New("audit_head row is missing"))
 		}
-		return wrap("append audit: lock head", err)
+		return head, wrap(op+": lock head", err)
+	}
+	return head, nil
+}
+
+// appendAuditAfter appends e after head, which the transaction has locked
+// (lockAuditHead), and moves the head to it.
+func appendAuditAfter(ctx context.Context, idb bun.IDB, head auditHeadRow, now time.Time, e *workflow.AuditEntry) error {
+	if e.Time.IsZero() {
+		e.Time = now
+	}
+	if e.Details == "" {
+		e.Details = "{}"
 	}
 	workflow.Seal(e, head.Seq, head.Hash)
 	if _, err := idb.NewInsert().Model(newAuditRow(e)).Exec(ctx); err != nil {

@@ -10,24 +10,28 @@ var _ workflow.CheckpointStore = (*DB)(nil)
 
 // AppendCheckpoint appends the entry build returns (nothing when it returns
 // nil) in one transaction that holds the chain head's lock, so the entry
-// build makes from the head (headSeq, headHash) is the very next one.
-func (db *DB) AppendCheckpoint(ctx context.Context, build func(headSeq int64, headHash string) (*workflow.AuditEntry, error)) (*workflow.AuditEntry, error) {
+// build makes from the head (headSeq, headHash, and the action of that
+// entry, read in the same transaction) is the very next one.
+func (db *DB) AppendCheckpoint(ctx context.Context, build func(headSeq int64, headHash string, headAction workflow.Action) (*workflow.AuditEntry, error)) (*workflow.AuditEntry, error) {
 	var out *workflow.AuditEntry
 	err := db.inTx(ctx, false, func(ctx context.Context, t *tx) error {
 		out = nil
-		var head auditHeadRow
-		q := t.btx.NewSelect().Model(&head).Where("h.id = 1")
-		if db.dialect == DialectPostgres {
-			q = q.For("UPDATE")
+		head, err := lockAuditHead(ctx, t.btx, db.dialect, "append checkpoint")
+		if err != nil {
+			return err
 		}
-		if err := q.Scan(ctx); err != nil {
-			return wrap("append checkpoint: lock head", err)
+		var action string
+		if head.Seq > 0 {
+			err := t.btx.QueryRowContext(ctx, "SELECT action FROM audit_log WHERE seq = ?", head.Seq).Scan(&action)
+			if err != nil && !noRows(err) { // a missing entry is verify's to report
+				return wrap("append checkpoint: newest entry", err)
+			}
 		}
-		e, err := build(head.Seq, head.Hash)
+		e, err := build(head.Seq, head.Hash, workflow.Action(action))
 		if err != nil || e == nil {
 			return err
 		}
-		if err := appendAudit(ctx, t.btx, db.dialect, db.now(), e); err != nil {
+		if err := appendAuditAfter(ctx, t.btx, head, db.now(), e); err != nil {
 			return err
 		}
 		out = e

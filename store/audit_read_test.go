@@ -82,3 +82,29 @@ func TestAuditReadFieldWithNUL(t *testing.T) {
 		t.Fatalf("read %+v", got)
 	}
 }
+
+// TestAuditChainReadFieldWithNUL: the column-by-column re-read of a row
+// holding a NUL also works inside verification's read-only transaction,
+// while that transaction's cursor is still open.
+func TestAuditChainReadFieldWithNUL(t *testing.T) {
+	db := storetest.Open(t)
+	ctx := context.Background()
+	for seq, actor := range []string{"plain", "nul\x00inside", "after"} {
+		_, err := db.Bun().DB.ExecContext(ctx, `INSERT INTO audit_log (seq, at, actor_id, actor_email, action, request_id, role_id,
+			role_name, subject_id, subject_email, details, prev_hash, hash) VALUES (?, '2026-05-06 07:08:09.000001', ?, '', 'x', 0,
+			'', '', '', '', '{}', '', 'h')`, seq+1, actor)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	if _, _, err := db.ReadAuditChain(ctx, func(e *workflow.AuditEntry) error {
+		got = append(got, e.ActorID)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[0] != "plain" || got[1] != "nul\x00inside" || got[2] != "after" {
+		t.Fatalf("read %q", got)
+	}
+}

@@ -132,12 +132,9 @@ func ParseCheckpoint(b []byte) (Checkpoint, error) {
 type CheckpointStore interface {
 	// AppendCheckpoint appends the entry build returns, in one transaction
 	// that holds the chain head's lock: build gets the head (the newest
-	// entry's Seq and Hash), so the entry it returns is the very next one.
-	AppendCheckpoint(ctx context.Context, build func(headSeq int64, headHash string) (*AuditEntry, error)) (*AuditEntry, error)
-	// NewestAudit returns the newest entry with action a (nil when none).
-	NewestAudit(ctx context.Context, a Action) (*AuditEntry, error)
-	// AuditHead returns the Seq and Hash of the newest entry.
-	AuditHead(ctx context.Context) (seq int64, hash string, err error)
+	// entry's Seq, Hash and Action; "" when that entry is missing), so the
+	// entry it returns is the very next one.
+	AppendCheckpoint(ctx context.Context, build func(headSeq int64, headHash string, headAction Action) (*AuditEntry, error)) (*AuditEntry, error)
 }
 
 // Checkpointer signs the head of the audit chain with an ed25519 key, stores
@@ -160,25 +157,13 @@ func (c *Checkpointer) Sign(ctx context.Context) (Checkpoint, bool, error) {
 		clock = SystemClock{}
 	}
 	var cp Checkpoint
-	e, err := c.Store.AppendCheckpoint(ctx, func(headSeq int64, headHash string) (*AuditEntry, error) {
-		if headSeq == 0 {
-			return nil, nil
-		}
-		newest, err := c.Store.NewestAudit(ctx, ActionCheckpointSigned)
-		if err != nil {
-			return nil, err
-		}
-		if newest != nil && newest.Seq == headSeq {
+	e, err := c.Store.AppendCheckpoint(ctx, func(headSeq int64, headHash string, headAction Action) (*AuditEntry, error) {
+		if headSeq == 0 || headAction == ActionCheckpointSigned {
 			return nil, nil
 		}
 		now := clock.Now().UTC().Truncate(time.Microsecond)
 		cp = SignCheckpoint(c.Key, headSeq, headHash, now)
-		details, err := json.Marshal(cp)
-		if err != nil {
-			return nil, err
-		}
-		return &AuditEntry{Time: now, ActorID: SystemActor, Action: ActionCheckpointSigned,
-			Details: CanonicalDetails(mustMap(details))}, nil
+		return &AuditEntry{Time: now, ActorID: SystemActor, Action: ActionCheckpointSigned, Details: cp.details()}, nil
 	})
 	if err != nil || e == nil {
 		if err != nil {
@@ -196,12 +181,11 @@ func (c *Checkpointer) Sign(ctx context.Context) (Checkpoint, bool, error) {
 	return cp, true, nil
 }
 
-func mustMap(b []byte) map[string]any {
-	var m map[string]any
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.UseNumber() // keeps seq exact
-	_ = d.Decode(&m)
-	return m
+// details is c as a checkpoint_signed entry's Details: its JSON fields in
+// the canonical (sorted, compact) form.
+func (c Checkpoint) details() string {
+	return CanonicalDetails(map[string]any{"seq": c.Seq, "hash": c.Hash, "time": c.Time, "key_id": c.KeyID,
+		"signature": c.Signature})
 }
 
 // Run signs a checkpoint every interval until ctx ends. The caller signs

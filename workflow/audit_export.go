@@ -55,7 +55,9 @@ func WriteAudit(ctx context.Context, src AuditReader, f AuditFilter, format stri
 	var n int64
 	line := make([]byte, 0, 1024)
 	if format == FormatCSV {
-		line = AppendAuditCSVHeader(line)
+		if _, err := bw.Write(AppendAuditCSVHeader(line)); err != nil {
+			return 0, fmt.Errorf("export audit log: %w", err)
+		}
 	}
 	write := func(e *AuditEntry) error {
 		n++
@@ -67,12 +69,6 @@ func WriteAudit(ctx context.Context, src AuditReader, f AuditFilter, format stri
 		_, err := bw.Write(line)
 		line = line[:0]
 		return err
-	}
-	if len(line) > 0 {
-		if _, err := bw.Write(line); err != nil {
-			return 0, fmt.Errorf("export audit log: %w", err)
-		}
-		line = line[:0]
 	}
 	err = pipeline(func(fn func(e *AuditEntry) error) error {
 		if st, ok := src.(AuditStreamer); ok {

@@ -10,8 +10,8 @@
 // `accessbot audit export --format csv|jsonl`, `accessbot audit verify`,
 // and GET /audit/export (csv and jsonl) from a running `accessbot serve`.
 // Output goes to /dev/null, so the figures are the programs' own cost.
-// Each figure is the fastest of -runs runs; peak RSS is the process's
-// maximum resident set (getrusage, or VmHWM for serve).
+// Each figure is the fastest of -runs runs, next to the median; peak RSS
+// is the process's VmHWM, sampled from /proc.
 package main
 
 import (
@@ -276,8 +276,8 @@ func randHex(n int) string {
 }
 
 // server is a running `accessbot serve` with only its operator listener
-// used. PostHog and Slack point at a closed port: start-up tolerates an
-// unreachable PostHog, and an export needs neither.
+// used. PostHog and Slack point at a closed port: serve starts without
+// them (live, not ready), and an export needs neither.
 type server struct {
 	cmd   *exec.Cmd
 	admin string
@@ -320,7 +320,9 @@ func startServe(bin, dbPath, dir string) (*server, error) {
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		res, err := http.Get(s.admin + "/readyz")
+		// /healthz, not /readyz: serve is never ready without PostHog's
+		// preflight, which an export does not need.
+		res, err := http.Get(s.admin + "/healthz")
 		if err == nil {
 			res.Body.Close()
 			if res.StatusCode == http.StatusOK {

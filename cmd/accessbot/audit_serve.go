@@ -153,7 +153,7 @@ func newStreamMetrics(reg *prometheus.Registry, db *store.DB) *streamMetrics {
 	return m
 }
 
-func (m *streamMetrics) observe(delivered int, err error, _ int64) {
+func (m *streamMetrics) observe(delivered int, err error) {
 	m.delivered.Add(float64(delivered))
 	if err != nil {
 		m.failures.Inc()
