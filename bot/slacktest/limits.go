@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -42,6 +43,7 @@ var SlackLimits = map[string]Limit{
 	"auth.test":                    {PerMinute: 100, Burst: 10},
 	"apps.connections.open":        {PerMinute: 100, Burst: 10},
 	"users.info":                   {PerMinute: 100, Burst: 10},
+	"users.lookupByEmail":          {PerMinute: 50, Burst: 5},
 	"conversations.open":           {PerMinute: 50, Burst: 5},
 	"chat.postMessage":             {PerMinute: 60, Burst: 3, PerChannel: true},
 	"chat.postEphemeral":           {PerMinute: 100, Burst: 10},
@@ -149,7 +151,9 @@ func (s *Server) RefuseToken(token, code string) {
 	s.refused[token] = code
 }
 
-// SetScopes sets the scopes auth.test reports in X-OAuth-Scopes.
+// SetScopes sets the bot token's scopes: auth.test reports them in
+// X-OAuth-Scopes, a method needing another answers missing_scope, and
+// users.info leaves out emails without users:read.email.
 func (s *Server) SetScopes(scopes []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -157,12 +161,54 @@ func (s *Server) SetScopes(scopes []string) {
 }
 
 func (s *Server) scopeHeader() string {
+	return strings.Join(s.grantedScopes(), ",")
+}
+
+func (s *Server) grantedScopes() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.scopes == nil {
-		return strings.Join(DefaultScopes, ",")
+		return DefaultScopes
 	}
-	return strings.Join(s.scopes, ",")
+	return s.scopes
+}
+
+// methodScopes are the bot scopes a method needs (any one of them will
+// do); Slack answers a bot token granted none of them missing_scope.
+var methodScopes = map[string][]string{
+	"users.info":                   {"users:read"},
+	"users.lookupByEmail":          {"users:read.email"},
+	"conversations.open":           {"im:write", "mpim:write", "channels:manage", "groups:write"},
+	"chat.postMessage":             {"chat:write"},
+	"chat.postEphemeral":           {"chat:write"},
+	"chat.update":                  {"chat:write"},
+	"chat.delete":                  {"chat:write"},
+	"files.getUploadURLExternal":   {"files:write"},
+	"files.completeUploadExternal": {"files:write"},
+}
+
+// missingScope is Slack's missing_scope answer when a bot token (see
+// SetScopes) lacks every scope method needs.
+func (s *Server) missingScope(method, token string) (apiResult, bool) {
+	needed := methodScopes[method]
+	if len(needed) == 0 || strings.HasPrefix(token, "xapp-") {
+		return apiResult{}, false
+	}
+	granted := s.grantedScopes()
+	for _, n := range needed {
+		if slices.Contains(granted, n) {
+			return apiResult{}, false
+		}
+	}
+	res := fail("missing_scope")
+	res.body["needed"] = strings.Join(needed, ",")
+	res.body["provided"] = strings.Join(granted, ",")
+	return res, true
+}
+
+// hasScope reports whether the bot token is granted scope.
+func (s *Server) hasScope(scope string) bool {
+	return slices.Contains(s.grantedScopes(), scope)
 }
 
 // tokenError is the error Slack answers a call made with token, or "".

@@ -106,6 +106,33 @@ func TestRefusedTokens(t *testing.T) {
 	}
 }
 
+// TestScopesLikeSlack: a method whose scope the bot token lacks answers
+// missing_scope, and users.info leaves out the email without
+// users:read.email, as Slack does.
+func TestScopesLikeSlack(t *testing.T) {
+	s := NewServer()
+	defer s.Close()
+	s.AddUser("U1", "ana", "ana@example.com")
+	ctx := context.Background()
+	api := slack.New("xoxb-x", slack.OptionAPIURL(s.URL()+"/api/"))
+	if u, err := api.GetUserInfoContext(ctx, "U1"); err != nil || u.Profile.Email != "ana@example.com" {
+		t.Fatalf("default scopes: %v %+v", err, u)
+	}
+	s.SetScopes([]string{"users:read", "im:write"})
+	if u, err := api.GetUserInfoContext(ctx, "U1"); err != nil || u.Profile.Email != "" {
+		t.Errorf("without users:read.email: %v, email %q", err, u.Profile.Email)
+	}
+	if _, err := api.GetUserByEmailContext(ctx, "ana@example.com"); err == nil || err.Error() != "missing_scope" {
+		t.Errorf("lookupByEmail without users:read.email: %v", err)
+	}
+	if _, _, err := api.PostMessageContext(ctx, "C1", slack.MsgOptionText("hi", false)); err == nil || err.Error() != "missing_scope" {
+		t.Errorf("postMessage without chat:write: %v", err)
+	}
+	if _, _, _, err := api.OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{"U1"}}); err != nil {
+		t.Errorf("conversations.open with im:write: %v", err)
+	}
+}
+
 // TestSocketFrameLimit: an acknowledgement over 20 KiB closes the
 // connection and is never delivered.
 func TestSocketFrameLimit(t *testing.T) {

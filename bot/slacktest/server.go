@@ -495,6 +495,10 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, fail(code))
 		return
 	}
+	if res, missing := s.missingScope(method, token); missing {
+		writeJSON(w, res)
+		return
+	}
 	if wait, over := s.overLimit(method, params, time.Now()); over {
 		writeJSON(w, rateLimited(wait))
 		return
@@ -605,10 +609,13 @@ func (s *Server) usersInfo(p map[string]string) apiResult {
 	if !found {
 		return fail("user_not_found")
 	}
+	profile := map[string]any{"real_name": u.Name, "display_name": u.Name, "team": TeamID}
+	if s.hasScope("users:read.email") {
+		profile["email"] = u.Email
+	}
 	return ok(map[string]any{"user": map[string]any{
 		"id": u.ID, "team_id": TeamID, "name": u.Name, "deleted": false, "real_name": u.Name, "tz": "Europe/London",
-		"is_bot": false, "is_admin": false,
-		"profile": map[string]any{"real_name": u.Name, "display_name": u.Name, "email": u.Email, "team": TeamID},
+		"is_bot": false, "is_admin": false, "profile": profile,
 	}})
 }
 
