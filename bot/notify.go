@@ -173,6 +173,14 @@ func (b *Bot) postNotify(ctx context.Context, user string, m views.Message) (cha
 	return b.post(ctx, ch, m)
 }
 
+// delete removes the message at ts in channel with chat.delete, paced.
+func (b *Bot) delete(ctx context.Context, channel, ts string) error {
+	return b.call(ctx, "chat.delete", channel, func(ctx context.Context) error {
+		_, _, err := b.api.DeleteMessageContext(ctx, channel, ts)
+		return err
+	})
+}
+
 // post sends m to channel with chat.postMessage, paced.
 func (b *Bot) post(ctx context.Context, channel string, m views.Message) (ch, ts string, err error) {
 	err = b.call(ctx, "chat.postMessage", channel, func(ctx context.Context) error {
@@ -322,11 +330,7 @@ func (b *Bot) remind(ctx context.Context, r *workflow.Request, owners []string) 
 			return &workflow.TemporaryError{Err: fmt.Errorf("record reminder of request %d: %w", r.ID, err)}
 		}
 		if prev, ok := old[ch]; ok && prev != ts {
-			err := b.call(ctx, "chat.delete", ch, func(ctx context.Context) error {
-				_, _, err := b.api.DeleteMessageContext(ctx, ch, prev)
-				return err
-			})
-			if err != nil {
+			if err := b.delete(ctx, ch, prev); err != nil {
 				b.log.Debug().Err(err).Msg("delete the message a reminder replaced")
 			}
 		}
