@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -395,32 +394,9 @@ const sentMemory = workflow.NotifyRetryWindow + time.Hour
 
 // sentSet remembers delivered DMs by key for sentMemory.
 type sentSet struct {
-	mu     sync.Mutex
-	at     map[string]time.Time
-	pruned time.Time
+	keys recentSet[string]
 }
 
-func (s *sentSet) has(key string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	at, ok := s.at[key]
-	return ok && time.Since(at) < sentMemory
-}
+func (s *sentSet) has(key string) bool { return s.keys.has(key, time.Now(), sentMemory) }
 
-func (s *sentSet) mark(key string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := time.Now()
-	if s.at == nil {
-		s.at = map[string]time.Time{}
-	}
-	if now.Sub(s.pruned) > time.Hour {
-		for k, t := range s.at {
-			if now.Sub(t) >= sentMemory {
-				delete(s.at, k)
-			}
-		}
-		s.pruned = now
-	}
-	s.at[key] = now
-}
+func (s *sentSet) mark(key string) { s.keys.add(key, time.Now(), sentMemory) }
