@@ -20,6 +20,10 @@ const (
 	// the blocks) chat.postMessage and chat.update accept before answering
 	// msg_blocks_too_long.
 	MaxBlockTextChars = 12000
+	// maxMessageBlocks and maxViewBlocks are how many blocks a message
+	// and a modal or home tab may have.
+	maxMessageBlocks = 50
+	maxViewBlocks    = 100
 )
 
 // DefaultScopes are the bot scopes the fake reports for a bot token in the

@@ -663,9 +663,6 @@ func checkBlocks(raw string, maxBlocks int) (json.RawMessage, string) {
 	if len(blocks) > maxBlocks {
 		return nil, "invalid_blocks"
 	}
-	if maxBlocks == 50 && blockTextChars(json.RawMessage(raw)) > MaxBlockTextChars {
-		return nil, "msg_blocks_too_long"
-	}
 	ids := map[string]bool{}
 	for _, b := range blocks {
 		if _, typed := b["type"].(string); !typed {
@@ -679,6 +676,16 @@ func checkBlocks(raw string, maxBlocks int) (json.RawMessage, string) {
 		}
 	}
 	return readable(raw), ""
+}
+
+// checkMessageBlocks is checkBlocks for a message: at most
+// maxMessageBlocks blocks and MaxBlockTextChars of text.
+func checkMessageBlocks(raw string) (json.RawMessage, string) {
+	blocks, bad := checkBlocks(raw, maxMessageBlocks)
+	if bad == "" && blocks != nil && blockTextChars(blocks) > MaxBlockTextChars {
+		return nil, "msg_blocks_too_long"
+	}
+	return blocks, bad
 }
 
 // readable re-encodes JSON without the HTML escaping encoding/json applies
@@ -702,7 +709,7 @@ func (s *Server) postMessage(p map[string]string) apiResult {
 	if channel == "" {
 		return fail("channel_not_found")
 	}
-	blocks, bad := checkBlocks(p["blocks"], 50)
+	blocks, bad := checkMessageBlocks(p["blocks"])
 	if bad != "" {
 		return fail(bad)
 	}
@@ -734,7 +741,7 @@ func (s *Server) findMessage(channel, ts string) *Message {
 }
 
 func (s *Server) updateMessage(p map[string]string) apiResult {
-	blocks, bad := checkBlocks(p["blocks"], 50)
+	blocks, bad := checkMessageBlocks(p["blocks"])
 	if bad != "" {
 		return fail(bad)
 	}
@@ -773,7 +780,7 @@ func (s *Server) postEphemeral(p map[string]string) apiResult {
 	if p["user"] == "" {
 		return fail("user_not_in_channel")
 	}
-	blocks, bad := checkBlocks(p["blocks"], 50)
+	blocks, bad := checkMessageBlocks(p["blocks"])
 	if bad != "" {
 		return fail(bad)
 	}
@@ -800,7 +807,7 @@ func parseView(raw string) (viewHead, json.RawMessage, string) {
 	if err := json.Unmarshal([]byte(raw), &v); err != nil {
 		return v, nil, "invalid_arguments"
 	}
-	if _, bad := checkBlocks(mustJSON(v.Blocks), 100); bad != "" {
+	if _, bad := checkBlocks(mustJSON(v.Blocks), maxViewBlocks); bad != "" {
 		return v, nil, bad
 	}
 	return v, readable(raw), ""
@@ -1008,7 +1015,7 @@ func (s *Server) serveResponseURL(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "invalid_token", http.StatusNotFound)
 		return
 	}
-	blocks, bad := checkBlocks(params["blocks"], 50)
+	blocks, bad := checkMessageBlocks(params["blocks"])
 	if bad != "" {
 		http.Error(w, bad, http.StatusBadRequest)
 		return
