@@ -233,6 +233,57 @@ func (s *Server) tokenError(method, token string) string {
 	return ""
 }
 
+// Block Kit's limits on one block; Slack refuses a block over one with
+// invalid_blocks.
+const (
+	maxSectionText     = 3000
+	maxSectionFields   = 10
+	maxFieldText       = 2000
+	maxHeaderText      = 150
+	maxContextElements = 10
+	maxActionsElements = 25
+	maxButtonText      = 75
+)
+
+// blockOverLimit reports whether block b breaks one of Block Kit's limits
+// on text length and element count.
+func blockOverLimit(b map[string]any) bool {
+	switch b["type"] {
+	case "section":
+		fields, _ := b["fields"].([]any)
+		if textLen(b["text"]) > maxSectionText || len(fields) > maxSectionFields {
+			return true
+		}
+		for _, f := range fields {
+			if textLen(f) > maxFieldText {
+				return true
+			}
+		}
+		return elementOverLimit(b["accessory"])
+	case "header":
+		return textLen(b["text"]) > maxHeaderText
+	case "context":
+		els, _ := b["elements"].([]any)
+		return len(els) > maxContextElements
+	case "actions":
+		els, _ := b["elements"].([]any)
+		return len(els) > maxActionsElements || slices.ContainsFunc(els, elementOverLimit)
+	}
+	return false
+}
+
+func elementOverLimit(e any) bool {
+	el, _ := e.(map[string]any)
+	return el["type"] == "button" && textLen(el["text"]) > maxButtonText
+}
+
+// textLen is the length of a text object's text.
+func textLen(obj any) int {
+	o, _ := obj.(map[string]any)
+	s, _ := o["text"].(string)
+	return utf8.RuneCountInString(s)
+}
+
 // blockTextChars counts the characters of every text in blocks, the way
 // Slack measures a message against MaxBlockTextChars.
 func blockTextChars(raw json.RawMessage) int {

@@ -73,6 +73,48 @@ func TestMessageTextLimit(t *testing.T) {
 	}
 }
 
+// TestBlockLimits: a block over one of Block Kit's limits (section text,
+// header text, button text, element counts) is refused with
+// invalid_blocks; one at the limit is taken.
+func TestBlockLimits(t *testing.T) {
+	s := NewServer()
+	defer s.Close()
+	api := client(s)
+	text := func(typ string, n int) *slack.TextBlockObject {
+		return slack.NewTextBlockObject(typ, strings.Repeat("x", n), false, false)
+	}
+	button := func(n int) slack.BlockElement {
+		return slack.NewButtonBlockElement("a", "v", text(slack.PlainTextType, n))
+	}
+	cases := []struct {
+		name     string
+		ok, over slack.Block
+	}{
+		{"section text", slack.NewSectionBlock(text(slack.MarkdownType, 3000), nil, nil), slack.NewSectionBlock(text(slack.MarkdownType, 3001), nil, nil)},
+		{"section field", slack.NewSectionBlock(nil, []*slack.TextBlockObject{text(slack.MarkdownType, 2000)}, nil),
+			slack.NewSectionBlock(nil, []*slack.TextBlockObject{text(slack.MarkdownType, 2001)}, nil)},
+		{"header", slack.NewHeaderBlock(text(slack.PlainTextType, 150)), slack.NewHeaderBlock(text(slack.PlainTextType, 151))},
+		{"button", slack.NewActionBlock("", button(75)), slack.NewActionBlock("", button(76))},
+		{"accessory", slack.NewSectionBlock(text(slack.MarkdownType, 1), nil, slack.NewAccessory(button(75).(*slack.ButtonBlockElement))),
+			slack.NewSectionBlock(text(slack.MarkdownType, 1), nil, slack.NewAccessory(button(76).(*slack.ButtonBlockElement)))},
+	}
+	for _, c := range cases {
+		if _, _, err := api.PostMessageContext(context.Background(), "C1", slack.MsgOptionBlocks(c.ok)); err != nil {
+			t.Errorf("%s at the limit: %v", c.name, err)
+		}
+		if _, _, err := api.PostMessageContext(context.Background(), "C1", slack.MsgOptionBlocks(c.over)); err == nil || err.Error() != "invalid_blocks" {
+			t.Errorf("%s over the limit: %v", c.name, err)
+		}
+	}
+	var els []slack.MixedElement
+	for range 11 {
+		els = append(els, text(slack.PlainTextType, 1))
+	}
+	if _, _, err := api.PostMessageContext(context.Background(), "C1", slack.MsgOptionBlocks(slack.NewContextBlock("", els...))); err == nil || err.Error() != "invalid_blocks" {
+		t.Errorf("11 context elements: %v", err)
+	}
+}
+
 // TestRefusedTokens: a token that is not a Slack token, or one the test
 // refuses, gets Slack's error from auth.test and apps.connections.open;
 // auth.test reports the token's scopes.

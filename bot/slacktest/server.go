@@ -665,7 +665,7 @@ func checkBlocks(raw string, maxBlocks int) (json.RawMessage, string) {
 	}
 	ids := map[string]bool{}
 	for _, b := range blocks {
-		if _, typed := b["type"].(string); !typed {
+		if _, typed := b["type"].(string); !typed || blockOverLimit(b) {
 			return nil, "invalid_blocks"
 		}
 		if id, _ := b["block_id"].(string); id != "" {
