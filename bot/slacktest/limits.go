@@ -247,6 +247,8 @@ const (
 	maxContextElements = 10
 	maxActionsElements = 25
 	maxButtonText      = 75
+	maxOptionText      = 75 // an option's text, and its description
+	maxOptionValue     = 150
 )
 
 // blockOverLimit reports whether block b breaks one of Block Kit's limits
@@ -266,6 +268,8 @@ func blockOverLimit(b map[string]any) bool {
 		return elementOverLimit(b["accessory"])
 	case "header":
 		return textLen(b["text"]) > maxHeaderText
+	case "input":
+		return elementOverLimit(b["element"])
 	case "context":
 		els, _ := b["elements"].([]any)
 		return len(els) > maxContextElements
@@ -278,7 +282,20 @@ func blockOverLimit(b map[string]any) bool {
 
 func elementOverLimit(e any) bool {
 	el, _ := e.(map[string]any)
-	return el["type"] == "button" && textLen(el["text"]) > maxButtonText
+	if el["type"] == "button" && textLen(el["text"]) > maxButtonText {
+		return true
+	}
+	opts, _ := el["options"].([]any)
+	return slices.ContainsFunc(opts, optionOverLimit)
+}
+
+// optionOverLimit reports whether a select, checkbox or radio option is
+// over its text, value or description limit.
+func optionOverLimit(o any) bool {
+	opt, _ := o.(map[string]any)
+	value, _ := opt["value"].(string)
+	return textLen(opt["text"]) > maxOptionText || textLen(opt["description"]) > maxOptionText ||
+		utf8.RuneCountInString(value) > maxOptionValue
 }
 
 // textLen is the length of a text object's text.

@@ -98,6 +98,14 @@ func TestBlockLimits(t *testing.T) {
 		{"accessory", slack.NewSectionBlock(text(slack.MarkdownType, 1), nil, slack.NewAccessory(button(75).(*slack.ButtonBlockElement))),
 			slack.NewSectionBlock(text(slack.MarkdownType, 1), nil, slack.NewAccessory(button(76).(*slack.ButtonBlockElement)))},
 	}
+	option := func(n int) slack.Block {
+		opt := slack.NewOptionBlockObject("v", text(slack.PlainTextType, 1), text(slack.PlainTextType, n))
+		return slack.NewInputBlock("b", text(slack.PlainTextType, 1), nil, slack.NewCheckboxGroupsBlockElement("a", opt))
+	}
+	cases = append(cases, struct {
+		name     string
+		ok, over slack.Block
+	}{"option description", option(75), option(76)})
 	for _, c := range cases {
 		if _, _, err := api.PostMessageContext(context.Background(), "C1", slack.MsgOptionBlocks(c.ok)); err != nil {
 			t.Errorf("%s at the limit: %v", c.name, err)
