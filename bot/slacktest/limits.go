@@ -249,6 +249,9 @@ const (
 	maxButtonText      = 75
 	maxOptionText      = 75 // an option's text, and its description
 	maxOptionValue     = 150
+	maxConfirmTitle    = 100 // a confirmation dialog's title
+	maxConfirmText     = 300
+	maxConfirmButton   = 30 // its confirm and deny buttons
 )
 
 // blockOverLimit reports whether block b breaks one of Block Kit's limits
@@ -283,6 +286,10 @@ func blockOverLimit(b map[string]any) bool {
 func elementOverLimit(e any) bool {
 	el, _ := e.(map[string]any)
 	if el["type"] == "button" && textLen(el["text"]) > maxButtonText {
+		return true
+	}
+	if c, ok := el["confirm"].(map[string]any); ok && (textLen(c["title"]) > maxConfirmTitle || textLen(c["text"]) > maxConfirmText ||
+		textLen(c["confirm"]) > maxConfirmButton || textLen(c["deny"]) > maxConfirmButton) {
 		return true
 	}
 	opts, _ := el["options"].([]any)

@@ -102,6 +102,16 @@ func TestBlockLimits(t *testing.T) {
 		opt := slack.NewOptionBlockObject("v", text(slack.PlainTextType, 1), text(slack.PlainTextType, n))
 		return slack.NewInputBlock("b", text(slack.PlainTextType, 1), nil, slack.NewCheckboxGroupsBlockElement("a", opt))
 	}
+	confirmed := func(n int) slack.Block {
+		b := slack.NewButtonBlockElement("a", "v", text(slack.PlainTextType, 1))
+		b.WithConfirm(slack.NewConfirmationBlockObject(text(slack.PlainTextType, 1), text(slack.PlainTextType, n),
+			text(slack.PlainTextType, 1), text(slack.PlainTextType, 1)))
+		return slack.NewActionBlock("", b)
+	}
+	cases = append(cases, struct {
+		name     string
+		ok, over slack.Block
+	}{"confirm text", confirmed(300), confirmed(301)})
 	cases = append(cases, struct {
 		name     string
 		ok, over slack.Block
