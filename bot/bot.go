@@ -155,7 +155,7 @@ type Bot struct {
 
 	socketMode atomic.Bool  // RunSocketMode was started
 	sockets    atomic.Int64 // open Socket Mode connections
-	replays    replayCache  // signed HTTP bodies seen in the last five minutes
+	replays    replayCache  // signed HTTP bodies seen within replayWindow
 	pace       *pacer       // spaces Web API calls to Slack's tiers
 	copyLocks  keyedMutex   // one copy update per request at a time
 	sent       sentSet      // DMs delivered, so a retried delivery skips them

@@ -247,3 +247,23 @@ func TestPacerSpacesCallsToSlackTiers(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRecentSet: a key is known for ttl after it was added, then new
+// again; pruning forgets only expired keys.
+func TestRecentSet(t *testing.T) {
+	var s recentSet[string]
+	t0 := time.Unix(1_000_000, 0)
+	ttl := 10 * time.Minute
+	if !s.add("a", t0, ttl) || s.add("a", t0.Add(ttl-time.Second), ttl) {
+		t.Fatal("a second add within ttl was new")
+	}
+	if !s.has("a", t0.Add(ttl-time.Second), ttl) || s.has("a", t0.Add(ttl), ttl) {
+		t.Error("has does not follow ttl")
+	}
+	if !s.add("b", t0.Add(ttl/2), ttl) || !s.add("a", t0.Add(ttl), ttl) {
+		t.Error("an expired key was not new again")
+	}
+	if !s.has("b", t0.Add(ttl), ttl) || len(s.at) != 2 {
+		t.Errorf("pruning: %v", s.at)
+	}
+}

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -173,6 +172,14 @@ func (b *Bot) postNotify(ctx context.Context, user string, m views.Message) (cha
 	return b.post(ctx, ch, m)
 }
 
+// delete removes the message at ts in channel with chat.delete, paced.
+func (b *Bot) delete(ctx context.Context, channel, ts string) error {
+	return b.call(ctx, "chat.delete", channel, func(ctx context.Context) error {
+		_, _, err := b.api.DeleteMessageContext(ctx, channel, ts)
+		return err
+	})
+}
+
 // post sends m to channel with chat.postMessage, paced.
 func (b *Bot) post(ctx context.Context, channel string, m views.Message) (ch, ts string, err error) {
 	err = b.call(ctx, "chat.postMessage", channel, func(ctx context.Context) error {
@@ -322,11 +329,7 @@ func (b *Bot) remind(ctx context.Context, r *workflow.Request, owners []string) 
 			return &workflow.TemporaryError{Err: fmt.Errorf("record reminder of request %d: %w", r.ID, err)}
 		}
 		if prev, ok := old[ch]; ok && prev != ts {
-			err := b.call(ctx, "chat.delete", ch, func(ctx context.Context) error {
-				_, _, err := b.api.DeleteMessageContext(ctx, ch, prev)
-				return err
-			})
-			if err != nil {
+			if err := b.delete(ctx, ch, prev); err != nil {
 				b.log.Debug().Err(err).Msg("delete the message a reminder replaced")
 			}
 		}
@@ -391,32 +394,9 @@ const sentMemory = workflow.NotifyRetryWindow + time.Hour
 
 // sentSet remembers delivered DMs by key for sentMemory.
 type sentSet struct {
-	mu     sync.Mutex
-	at     map[string]time.Time
-	pruned time.Time
+	keys recentSet[string]
 }
 
-func (s *sentSet) has(key string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	at, ok := s.at[key]
-	return ok && time.Since(at) < sentMemory
-}
+func (s *sentSet) has(key string) bool { return s.keys.has(key, time.Now(), sentMemory) }
 
-func (s *sentSet) mark(key string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := time.Now()
-	if s.at == nil {
-		s.at = map[string]time.Time{}
-	}
-	if now.Sub(s.pruned) > time.Hour {
-		for k, t := range s.at {
-			if now.Sub(t) >= sentMemory {
-				delete(s.at, k)
-			}
-		}
-		s.pruned = now
-	}
-	s.at[key] = now
-}
+func (s *sentSet) mark(key string) { s.keys.add(key, time.Now(), sentMemory) }

@@ -18,9 +18,7 @@ const replayWindow = 10 * time.Minute
 // delivery) is acted on once. Memory is bounded by what arrives in the
 // window.
 type replayCache struct {
-	mu     sync.Mutex
-	seen   map[[32]byte]time.Time
-	pruned time.Time
+	seen recentSet[[32]byte]
 }
 
 // firstTime records the request and reports whether it is new.
@@ -31,24 +29,46 @@ func (c *replayCache) firstTime(h http.Header, body []byte, now time.Time) bool 
 	sum.Write(body)
 	var key [32]byte
 	copy(key[:], sum.Sum(nil))
+	return c.seen.add(key, now, replayWindow)
+}
 
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.seen == nil {
-		c.seen = map[[32]byte]time.Time{}
+// recentSet remembers keys for a while (ttl, given by the caller, the
+// same on every call); memory is bounded by what was added within ttl.
+type recentSet[K comparable] struct {
+	mu     sync.Mutex
+	at     map[K]time.Time
+	pruned time.Time
+}
+
+// has reports whether key was added less than ttl before now.
+func (s *recentSet[K]) has(key K, now time.Time, ttl time.Duration) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	at, ok := s.at[key]
+	return ok && now.Sub(at) < ttl
+}
+
+// add records key at now and reports whether it is new: not added less
+// than ttl before. Now and then (every tenth of ttl) it forgets the keys
+// older than ttl.
+func (s *recentSet[K]) add(key K, now time.Time, ttl time.Duration) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.at == nil {
+		s.at = map[K]time.Time{}
 	}
-	if now.Sub(c.pruned) > time.Minute {
-		for k, at := range c.seen {
-			if now.Sub(at) > replayWindow {
-				delete(c.seen, k)
+	if now.Sub(s.pruned) > ttl/10 {
+		for k, at := range s.at {
+			if now.Sub(at) >= ttl {
+				delete(s.at, k)
 			}
 		}
-		c.pruned = now
+		s.pruned = now
 	}
-	if at, dup := c.seen[key]; dup && now.Sub(at) <= replayWindow {
+	if at, ok := s.at[key]; ok && now.Sub(at) < ttl {
 		return false
 	}
-	c.seen[key] = now
+	s.at[key] = now
 	return true
 }
 

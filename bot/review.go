@@ -259,7 +259,7 @@ func (b *Bot) postBreakGlass(ctx context.Context, rev *workflow.Review, r *workf
 			continue
 		}
 		if prev, ok := old[ch]; ok && reminder {
-			if _, _, err := b.api.DeleteMessageContext(ctx, ch, prev); err != nil {
+			if err := b.delete(ctx, ch, prev); err != nil {
 				b.log.Debug().Err(err).Msg("delete the alert a reminder replaced")
 			}
 		}

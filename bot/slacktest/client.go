@@ -30,7 +30,7 @@ func (s *Server) ShowReply(channel, user string, ack []byte) (Ephemeral, bool, e
 	if err := json.Unmarshal(ack, &body); err != nil {
 		return Ephemeral{}, false, fmt.Errorf("slacktest: reply body: %w", err)
 	}
-	blocks, bad := checkBlocks(string(body.Blocks), 50)
+	blocks, bad := checkMessageBlocks(string(body.Blocks))
 	if len(body.Blocks) == 0 || string(body.Blocks) == "null" {
 		blocks, bad = nil, ""
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -19,6 +20,10 @@ const (
 	// the blocks) chat.postMessage and chat.update accept before answering
 	// msg_blocks_too_long.
 	MaxBlockTextChars = 12000
+	// maxMessageBlocks and maxViewBlocks are how many blocks a message
+	// and a modal or home tab may have.
+	maxMessageBlocks = 50
+	maxViewBlocks    = 100
 )
 
 // DefaultScopes are the bot scopes the fake reports for a bot token in the
@@ -34,14 +39,19 @@ type Limit struct {
 	PerChannel bool
 }
 
-// SlackLimits are Slack's published tiers for the methods accessbot calls:
-// Tier 2 (20+/min), Tier 3 (50+/min), Tier 4 (100+/min), and
-// chat.postMessage's special limit of about one message a second per
-// channel.
+// SlackLimits are Slack's published tiers for the methods accessbot calls
+// (each method's reference page): Tier 3 (50+/min) for
+// apps.connections.open, users.lookupByEmail, conversations.open,
+// chat.update and chat.delete, Tier 4 (100+/min) for auth.test, users.info,
+// chat.postEphemeral and views.*, and chat.postMessage's special limit of
+// about one message a second per channel. The file upload methods are held
+// to Tier 2 (20+/min): stricter than Slack, whose files.getUploadURLExternal
+// is Tier 4.
 var SlackLimits = map[string]Limit{
 	"auth.test":                    {PerMinute: 100, Burst: 10},
-	"apps.connections.open":        {PerMinute: 100, Burst: 10},
+	"apps.connections.open":        {PerMinute: 50, Burst: 5},
 	"users.info":                   {PerMinute: 100, Burst: 10},
+	"users.lookupByEmail":          {PerMinute: 50, Burst: 5},
 	"conversations.open":           {PerMinute: 50, Burst: 5},
 	"chat.postMessage":             {PerMinute: 60, Burst: 3, PerChannel: true},
 	"chat.postEphemeral":           {PerMinute: 100, Burst: 10},
@@ -149,7 +159,9 @@ func (s *Server) RefuseToken(token, code string) {
 	s.refused[token] = code
 }
 
-// SetScopes sets the scopes auth.test reports in X-OAuth-Scopes.
+// SetScopes sets the bot token's scopes: auth.test reports them in
+// X-OAuth-Scopes, a method needing another answers missing_scope, and
+// users.info leaves out emails without users:read.email.
 func (s *Server) SetScopes(scopes []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -157,12 +169,54 @@ func (s *Server) SetScopes(scopes []string) {
 }
 
 func (s *Server) scopeHeader() string {
+	return strings.Join(s.grantedScopes(), ",")
+}
+
+func (s *Server) grantedScopes() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.scopes == nil {
-		return strings.Join(DefaultScopes, ",")
+		return DefaultScopes
 	}
-	return strings.Join(s.scopes, ",")
+	return s.scopes
+}
+
+// methodScopes are the bot scopes a method needs (any one of them will
+// do); Slack answers a bot token granted none of them missing_scope.
+var methodScopes = map[string][]string{
+	"users.info":                   {"users:read"},
+	"users.lookupByEmail":          {"users:read.email"},
+	"conversations.open":           {"im:write", "mpim:write", "channels:manage", "groups:write"},
+	"chat.postMessage":             {"chat:write"},
+	"chat.postEphemeral":           {"chat:write"},
+	"chat.update":                  {"chat:write"},
+	"chat.delete":                  {"chat:write"},
+	"files.getUploadURLExternal":   {"files:write"},
+	"files.completeUploadExternal": {"files:write"},
+}
+
+// missingScope is Slack's missing_scope answer when a bot token (see
+// SetScopes) lacks every scope method needs.
+func (s *Server) missingScope(method, token string) (apiResult, bool) {
+	needed := methodScopes[method]
+	if len(needed) == 0 || strings.HasPrefix(token, "xapp-") {
+		return apiResult{}, false
+	}
+	granted := s.grantedScopes()
+	for _, n := range needed {
+		if slices.Contains(granted, n) {
+			return apiResult{}, false
+		}
+	}
+	res := fail("missing_scope")
+	res.body["needed"] = strings.Join(needed, ",")
+	res.body["provided"] = strings.Join(granted, ",")
+	return res, true
+}
+
+// hasScope reports whether the bot token is granted scope.
+func (s *Server) hasScope(scope string) bool {
+	return slices.Contains(s.grantedScopes(), scope)
 }
 
 // tokenError is the error Slack answers a call made with token, or "".
@@ -181,6 +235,81 @@ func (s *Server) tokenError(method, token string) string {
 		return "not_allowed_token_type"
 	}
 	return ""
+}
+
+// Block Kit's limits on one block; Slack refuses a block over one with
+// invalid_blocks.
+const (
+	maxSectionText     = 3000
+	maxSectionFields   = 10
+	maxFieldText       = 2000
+	maxHeaderText      = 150
+	maxContextElements = 10
+	maxActionsElements = 25
+	maxButtonText      = 75
+	maxOptionText      = 75 // an option's text, and its description
+	maxOptionValue     = 150
+	maxConfirmTitle    = 100 // a confirmation dialog's title
+	maxConfirmText     = 300
+	maxConfirmButton   = 30 // its confirm and deny buttons
+)
+
+// blockOverLimit reports whether block b breaks one of Block Kit's limits
+// on text length and element count.
+func blockOverLimit(b map[string]any) bool {
+	switch b["type"] {
+	case "section":
+		fields, _ := b["fields"].([]any)
+		if textLen(b["text"]) > maxSectionText || len(fields) > maxSectionFields {
+			return true
+		}
+		for _, f := range fields {
+			if textLen(f) > maxFieldText {
+				return true
+			}
+		}
+		return elementOverLimit(b["accessory"])
+	case "header":
+		return textLen(b["text"]) > maxHeaderText
+	case "input":
+		return elementOverLimit(b["element"])
+	case "context":
+		els, _ := b["elements"].([]any)
+		return len(els) > maxContextElements
+	case "actions":
+		els, _ := b["elements"].([]any)
+		return len(els) > maxActionsElements || slices.ContainsFunc(els, elementOverLimit)
+	}
+	return false
+}
+
+func elementOverLimit(e any) bool {
+	el, _ := e.(map[string]any)
+	if el["type"] == "button" && textLen(el["text"]) > maxButtonText {
+		return true
+	}
+	if c, ok := el["confirm"].(map[string]any); ok && (textLen(c["title"]) > maxConfirmTitle || textLen(c["text"]) > maxConfirmText ||
+		textLen(c["confirm"]) > maxConfirmButton || textLen(c["deny"]) > maxConfirmButton) {
+		return true
+	}
+	opts, _ := el["options"].([]any)
+	return slices.ContainsFunc(opts, optionOverLimit)
+}
+
+// optionOverLimit reports whether a select, checkbox or radio option is
+// over its text, value or description limit.
+func optionOverLimit(o any) bool {
+	opt, _ := o.(map[string]any)
+	value, _ := opt["value"].(string)
+	return textLen(opt["text"]) > maxOptionText || textLen(opt["description"]) > maxOptionText ||
+		utf8.RuneCountInString(value) > maxOptionValue
+}
+
+// textLen is the length of a text object's text.
+func textLen(obj any) int {
+	o, _ := obj.(map[string]any)
+	s, _ := o["text"].(string)
+	return utf8.RuneCountInString(s)
 }
 
 // blockTextChars counts the characters of every text in blocks, the way

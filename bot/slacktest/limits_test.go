@@ -73,6 +73,66 @@ func TestMessageTextLimit(t *testing.T) {
 	}
 }
 
+// TestBlockLimits: a block over one of Block Kit's limits (section text,
+// header text, button text, element counts) is refused with
+// invalid_blocks; one at the limit is taken.
+func TestBlockLimits(t *testing.T) {
+	s := NewServer()
+	defer s.Close()
+	api := client(s)
+	text := func(typ string, n int) *slack.TextBlockObject {
+		return slack.NewTextBlockObject(typ, strings.Repeat("x", n), false, false)
+	}
+	button := func(n int) slack.BlockElement {
+		return slack.NewButtonBlockElement("a", "v", text(slack.PlainTextType, n))
+	}
+	cases := []struct {
+		name     string
+		ok, over slack.Block
+	}{
+		{"section text", slack.NewSectionBlock(text(slack.MarkdownType, 3000), nil, nil), slack.NewSectionBlock(text(slack.MarkdownType, 3001), nil, nil)},
+		{"section field", slack.NewSectionBlock(nil, []*slack.TextBlockObject{text(slack.MarkdownType, 2000)}, nil),
+			slack.NewSectionBlock(nil, []*slack.TextBlockObject{text(slack.MarkdownType, 2001)}, nil)},
+		{"header", slack.NewHeaderBlock(text(slack.PlainTextType, 150)), slack.NewHeaderBlock(text(slack.PlainTextType, 151))},
+		{"button", slack.NewActionBlock("", button(75)), slack.NewActionBlock("", button(76))},
+		{"accessory", slack.NewSectionBlock(text(slack.MarkdownType, 1), nil, slack.NewAccessory(button(75).(*slack.ButtonBlockElement))),
+			slack.NewSectionBlock(text(slack.MarkdownType, 1), nil, slack.NewAccessory(button(76).(*slack.ButtonBlockElement)))},
+	}
+	option := func(n int) slack.Block {
+		opt := slack.NewOptionBlockObject("v", text(slack.PlainTextType, 1), text(slack.PlainTextType, n))
+		return slack.NewInputBlock("b", text(slack.PlainTextType, 1), nil, slack.NewCheckboxGroupsBlockElement("a", opt))
+	}
+	confirmed := func(n int) slack.Block {
+		b := slack.NewButtonBlockElement("a", "v", text(slack.PlainTextType, 1))
+		b.WithConfirm(slack.NewConfirmationBlockObject(text(slack.PlainTextType, 1), text(slack.PlainTextType, n),
+			text(slack.PlainTextType, 1), text(slack.PlainTextType, 1)))
+		return slack.NewActionBlock("", b)
+	}
+	cases = append(cases, struct {
+		name     string
+		ok, over slack.Block
+	}{"confirm text", confirmed(300), confirmed(301)})
+	cases = append(cases, struct {
+		name     string
+		ok, over slack.Block
+	}{"option description", option(75), option(76)})
+	for _, c := range cases {
+		if _, _, err := api.PostMessageContext(context.Background(), "C1", slack.MsgOptionBlocks(c.ok)); err != nil {
+			t.Errorf("%s at the limit: %v", c.name, err)
+		}
+		if _, _, err := api.PostMessageContext(context.Background(), "C1", slack.MsgOptionBlocks(c.over)); err == nil || err.Error() != "invalid_blocks" {
+			t.Errorf("%s over the limit: %v", c.name, err)
+		}
+	}
+	var els []slack.MixedElement
+	for range 11 {
+		els = append(els, text(slack.PlainTextType, 1))
+	}
+	if _, _, err := api.PostMessageContext(context.Background(), "C1", slack.MsgOptionBlocks(slack.NewContextBlock("", els...))); err == nil || err.Error() != "invalid_blocks" {
+		t.Errorf("11 context elements: %v", err)
+	}
+}
+
 // TestRefusedTokens: a token that is not a Slack token, or one the test
 // refuses, gets Slack's error from auth.test and apps.connections.open;
 // auth.test reports the token's scopes.
@@ -103,6 +163,33 @@ func TestRefusedTokens(t *testing.T) {
 	res.Body.Close()
 	if got := res.Header.Get("X-OAuth-Scopes"); got != "chat:write" {
 		t.Errorf("scopes %q", got)
+	}
+}
+
+// TestScopesLikeSlack: a method whose scope the bot token lacks answers
+// missing_scope, and users.info leaves out the email without
+// users:read.email, as Slack does.
+func TestScopesLikeSlack(t *testing.T) {
+	s := NewServer()
+	defer s.Close()
+	s.AddUser("U1", "ana", "ana@example.com")
+	ctx := context.Background()
+	api := slack.New("xoxb-x", slack.OptionAPIURL(s.URL()+"/api/"))
+	if u, err := api.GetUserInfoContext(ctx, "U1"); err != nil || u.Profile.Email != "ana@example.com" {
+		t.Fatalf("default scopes: %v %+v", err, u)
+	}
+	s.SetScopes([]string{"users:read", "im:write"})
+	if u, err := api.GetUserInfoContext(ctx, "U1"); err != nil || u.Profile.Email != "" {
+		t.Errorf("without users:read.email: %v, email %q", err, u.Profile.Email)
+	}
+	if _, err := api.GetUserByEmailContext(ctx, "ana@example.com"); err == nil || err.Error() != "missing_scope" {
+		t.Errorf("lookupByEmail without users:read.email: %v", err)
+	}
+	if _, _, err := api.PostMessageContext(ctx, "C1", slack.MsgOptionText("hi", false)); err == nil || err.Error() != "missing_scope" {
+		t.Errorf("postMessage without chat:write: %v", err)
+	}
+	if _, _, _, err := api.OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{"U1"}}); err != nil {
+		t.Errorf("conversations.open with im:write: %v", err)
 	}
 }
 

@@ -495,6 +495,10 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, fail(code))
 		return
 	}
+	if res, missing := s.missingScope(method, token); missing {
+		writeJSON(w, res)
+		return
+	}
 	if wait, over := s.overLimit(method, params, time.Now()); over {
 		writeJSON(w, rateLimited(wait))
 		return
@@ -605,10 +609,13 @@ func (s *Server) usersInfo(p map[string]string) apiResult {
 	if !found {
 		return fail("user_not_found")
 	}
+	profile := map[string]any{"real_name": u.Name, "display_name": u.Name, "team": TeamID}
+	if s.hasScope("users:read.email") {
+		profile["email"] = u.Email
+	}
 	return ok(map[string]any{"user": map[string]any{
 		"id": u.ID, "team_id": TeamID, "name": u.Name, "deleted": false, "real_name": u.Name, "tz": "Europe/London",
-		"is_bot": false, "is_admin": false,
-		"profile": map[string]any{"real_name": u.Name, "display_name": u.Name, "email": u.Email, "team": TeamID},
+		"is_bot": false, "is_admin": false, "profile": profile,
 	}})
 }
 
@@ -656,12 +663,9 @@ func checkBlocks(raw string, maxBlocks int) (json.RawMessage, string) {
 	if len(blocks) > maxBlocks {
 		return nil, "invalid_blocks"
 	}
-	if maxBlocks == 50 && blockTextChars(json.RawMessage(raw)) > MaxBlockTextChars {
-		return nil, "msg_blocks_too_long"
-	}
 	ids := map[string]bool{}
 	for _, b := range blocks {
-		if _, typed := b["type"].(string); !typed {
+		if _, typed := b["type"].(string); !typed || blockOverLimit(b) {
 			return nil, "invalid_blocks"
 		}
 		if id, _ := b["block_id"].(string); id != "" {
@@ -672,6 +676,16 @@ func checkBlocks(raw string, maxBlocks int) (json.RawMessage, string) {
 		}
 	}
 	return readable(raw), ""
+}
+
+// checkMessageBlocks is checkBlocks for a message: at most
+// maxMessageBlocks blocks and MaxBlockTextChars of text.
+func checkMessageBlocks(raw string) (json.RawMessage, string) {
+	blocks, bad := checkBlocks(raw, maxMessageBlocks)
+	if bad == "" && blocks != nil && blockTextChars(blocks) > MaxBlockTextChars {
+		return nil, "msg_blocks_too_long"
+	}
+	return blocks, bad
 }
 
 // readable re-encodes JSON without the HTML escaping encoding/json applies
@@ -695,7 +709,7 @@ func (s *Server) postMessage(p map[string]string) apiResult {
 	if channel == "" {
 		return fail("channel_not_found")
 	}
-	blocks, bad := checkBlocks(p["blocks"], 50)
+	blocks, bad := checkMessageBlocks(p["blocks"])
 	if bad != "" {
 		return fail(bad)
 	}
@@ -727,7 +741,7 @@ func (s *Server) findMessage(channel, ts string) *Message {
 }
 
 func (s *Server) updateMessage(p map[string]string) apiResult {
-	blocks, bad := checkBlocks(p["blocks"], 50)
+	blocks, bad := checkMessageBlocks(p["blocks"])
 	if bad != "" {
 		return fail(bad)
 	}
@@ -766,7 +780,7 @@ func (s *Server) postEphemeral(p map[string]string) apiResult {
 	if p["user"] == "" {
 		return fail("user_not_in_channel")
 	}
-	blocks, bad := checkBlocks(p["blocks"], 50)
+	blocks, bad := checkMessageBlocks(p["blocks"])
 	if bad != "" {
 		return fail(bad)
 	}
@@ -793,7 +807,7 @@ func parseView(raw string) (viewHead, json.RawMessage, string) {
 	if err := json.Unmarshal([]byte(raw), &v); err != nil {
 		return v, nil, "invalid_arguments"
 	}
-	if _, bad := checkBlocks(mustJSON(v.Blocks), 100); bad != "" {
+	if _, bad := checkBlocks(mustJSON(v.Blocks), maxViewBlocks); bad != "" {
 		return v, nil, bad
 	}
 	return v, readable(raw), ""
@@ -1001,7 +1015,7 @@ func (s *Server) serveResponseURL(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "invalid_token", http.StatusNotFound)
 		return
 	}
-	blocks, bad := checkBlocks(params["blocks"], 50)
+	blocks, bad := checkMessageBlocks(params["blocks"])
 	if bad != "" {
 		http.Error(w, bad, http.StatusBadRequest)
 		return

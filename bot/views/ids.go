@@ -49,7 +49,7 @@ func DecisionBlockID(id int64) string { return BlockDecision + "_" + strconv.For
 // Slack's limits that shape the views.
 const (
 	MaxStaticOptions = 100 // options in a static_select, and per block_suggestion answer
-	maxOptionText    = 75  // characters of an option's text
+	maxOptionText    = 75  // characters of an option's text, and of its description
 	maxOptionValue   = 150 // characters of an option's value
 	maxHeaderText    = 150
 	maxSectionText   = 3000

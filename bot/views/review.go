@@ -289,12 +289,14 @@ func RemovedNotice(r *workflow.Request) Message {
 }
 
 // breakGlassCheckbox is the request modal's break-glass option for a role
-// that allows it for at most d.
+// that allows it for at most d. An option's description holds at most
+// maxOptionText characters (Slack refuses the view otherwise), so who is
+// alerted is said in the block's hint.
 func breakGlassCheckbox(d time.Duration) *slack.InputBlock {
 	opt := slack.NewOptionBlockObject(BreakGlassValue, plain("Break glass: grant it now, without approval"),
-		plain(truncate(fmt.Sprintf("Emergencies only: for at most %s. The owners, the admins and the approvals channel are alerted at once and an owner reviews it.",
-			strings.ToLower(DurationLabel(d))), 150)))
-	block := slack.NewInputBlock(BlockBreakGlass, plain("Emergency?"), nil, slack.NewCheckboxGroupsBlockElement(ActionBreakGlassCheck, opt))
+		plain(truncate(fmt.Sprintf("Emergencies only: for at most %s.", strings.ToLower(DurationLabel(d))), maxOptionText)))
+	hint := plain("The owners, the admins and the approvals channel are alerted at once and an owner reviews it.")
+	block := slack.NewInputBlock(BlockBreakGlass, plain("Emergency?"), hint, slack.NewCheckboxGroupsBlockElement(ActionBreakGlassCheck, opt))
 	block.Optional = true
 	return block
 }
