@@ -32,6 +32,15 @@ type VerifyOptions struct {
 	Kept *Checkpoint
 }
 
+// Keys are the public keys a checkpoint may verify with, the current one
+// first; none without PublicKey.
+func (o VerifyOptions) Keys() []ed25519.PublicKey {
+	if o.PublicKey == nil {
+		return nil
+	}
+	return append([]ed25519.PublicKey{o.PublicKey}, o.OlderKeys...)
+}
+
 // VerifyReport is the outcome of walking the audit chain.
 type VerifyReport struct {
 	Entries     int64  // entries read
@@ -87,6 +96,7 @@ func VerifyAudit(ctx context.Context, chain AuditChain) (VerifyReport, error) {
 // truncation (even with the head moved back) fails too.
 func VerifyAuditWith(ctx context.Context, chain AuditChain, o VerifyOptions) (VerifyReport, error) {
 	rep := VerifyReport{Signed: o.PublicKey != nil}
+	keys := o.Keys()
 	prevSeq, prevHash := int64(0), ""
 	fail := func(seq int64, format string, args ...any) error {
 		rep.BrokenSeq, rep.Problem = seq, fmt.Sprintf(format, args...)
@@ -121,7 +131,7 @@ func VerifyAuditWith(ctx context.Context, chain AuditChain, o VerifyOptions) (Ve
 				return fail(e.Seq, "it is a checkpoint of entry %d (%s…), not of the entry before it", cp.Seq, short(cp.Hash))
 			}
 			if o.PublicKey != nil {
-				if err := cp.VerifyWithAny(append([]ed25519.PublicKey{o.PublicKey}, o.OlderKeys...)); err != nil {
+				if err := cp.VerifyWithAny(keys); err != nil {
 					return fail(e.Seq, "it is a checkpoint of entry %d, but %v", cp.Seq, err)
 				}
 			}

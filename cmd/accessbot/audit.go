@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
 	"fmt"
 	"io"
 	"os"
@@ -184,7 +183,7 @@ func runAuditVerify(ctx context.Context, c *cli, args []string) int {
 			return fail(c, "audit verify", fmt.Errorf("--checkpoint %s: %w", *cpFile, err))
 		}
 		if o.PublicKey != nil {
-			if err := cp.VerifyWithAny(append([]ed25519.PublicKey{o.PublicKey}, o.OlderKeys...)); err != nil {
+			if err := cp.VerifyWithAny(o.Keys()); err != nil {
 				fmt.Fprintf(c.stderr, "the kept checkpoint is not valid: %v\n", err)
 				return 1
 			}
