@@ -10,15 +10,19 @@ import (
 	"time"
 )
 
-// postHogJobs and notifyJobs are the two queues workers serve apart, so a
-// notification never waits behind PostHog work.
+// The queues workers serve apart: PostHog work, approver copies and the
+// like, and the requester's own DMs — so a notification never waits behind
+// PostHog work, and a requester never waits behind approver copies that
+// Slack's chat.update limit holds back.
 var (
-	postHogJobs = []JobKind{JobExecute, JobRevoke}
-	notifyJobs  = NotifyKinds
+	postHogJobs   = []JobKind{JobExecute, JobRevoke}
+	notifyJobs    = []JobKind{JobNotify}
+	requesterJobs = []JobKind{JobNotifyRequester}
 )
 
 // RunWorkers runs n workers for PostHog jobs (executions and revocations)
-// and max(2, n/2) for notifications until ctx ends. Jobs in flight when ctx
+// and max(2, n/2) each for notifications and requesters' DMs until ctx
+// ends. Jobs in flight when ctx
 // ends get grace to finish; then their calls are cancelled and the jobs are
 // released, to be resumed at the next start or by another replica — an
 // interrupted job is never marked failed.
@@ -39,6 +43,7 @@ func (s *Service) RunWorkers(ctx context.Context, n int, grace time.Duration) {
 	}
 	start(n, postHogJobs, s.wake)
 	start(max(2, n/2), notifyJobs, s.wakeNotify)
+	start(max(2, n/2), requesterJobs, s.wakeRequester)
 	wg.Wait()
 }
 

@@ -64,8 +64,9 @@ type Service struct {
 	log       zerolog.Logger
 	cfg       Config
 
-	wake       chan struct{} // nudges idle PostHog workers when a job is written
-	wakeNotify chan struct{} // nudges idle notification workers
+	wake          chan struct{} // nudges idle PostHog workers when a job is written
+	wakeNotify    chan struct{} // nudges idle notification workers
+	wakeRequester chan struct{} // nudges idle workers of requesters' DMs
 
 	rolesMu         sync.Mutex
 	roles           []Role
@@ -92,17 +93,18 @@ func NewService(cfg Config) (*Service, error) {
 	setDefault(&cfg.PollInterval, DefaultPollInterval)
 	setDefault(&cfg.RoleCacheTTL, DefaultRoleCacheTTL)
 	s := &Service{
-		store:      cfg.Store,
-		dir:        cfg.Directory,
-		users:      cfg.Users,
-		notifier:   cfg.Notifier,
-		clock:      cfg.Clock,
-		policy:     cfg.Policy,
-		admins:     map[string]bool{},
-		log:        cfg.Logger,
-		cfg:        cfg,
-		wake:       make(chan struct{}, 1),
-		wakeNotify: make(chan struct{}, 1),
+		store:         cfg.Store,
+		dir:           cfg.Directory,
+		users:         cfg.Users,
+		notifier:      cfg.Notifier,
+		clock:         cfg.Clock,
+		policy:        cfg.Policy,
+		admins:        map[string]bool{},
+		log:           cfg.Logger,
+		cfg:           cfg,
+		wake:          make(chan struct{}, 1),
+		wakeNotify:    make(chan struct{}, 1),
+		wakeRequester: make(chan struct{}, 1),
 	}
 	for _, a := range cfg.Admins {
 		if a = strings.TrimSpace(a); a != "" && !s.admins[a] {
@@ -257,7 +259,7 @@ func (s *Service) enqueue(ctx context.Context, tx Tx, j *Job) error {
 
 // nudge wakes idle workers; called after a commit that wrote jobs.
 func (s *Service) nudge() {
-	for _, ch := range []chan struct{}{s.wake, s.wakeNotify} {
+	for _, ch := range []chan struct{}{s.wake, s.wakeNotify, s.wakeRequester} {
 		select {
 		case ch <- struct{}{}:
 		default:
