@@ -20,12 +20,12 @@ var (
 	requesterJobs = []JobKind{JobNotifyRequester}
 )
 
-// RunWorkers runs n workers for PostHog jobs (executions and revocations)
-// and max(2, n/2) each for notifications and requesters' DMs until ctx
-// ends. Jobs in flight when ctx
-// ends get grace to finish; then their calls are cancelled and the jobs are
-// released, to be resumed at the next start or by another replica — an
-// interrupted job is never marked failed.
+// RunWorkers runs n workers for PostHog jobs (executions and revocations),
+// max(2, n/2) for notifications and max(4, n) for requesters' DMs (one DM
+// each, quick) until ctx ends. Jobs in flight when ctx ends get grace to
+// finish; then their calls are cancelled and the jobs are released, to be
+// resumed at the next start or by another replica — an interrupted job is
+// never marked failed.
 func (s *Service) RunWorkers(ctx context.Context, n int, grace time.Duration) {
 	jobCtx, cancelJobs := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelJobs()
@@ -43,7 +43,7 @@ func (s *Service) RunWorkers(ctx context.Context, n int, grace time.Duration) {
 	}
 	start(n, postHogJobs, s.wake)
 	start(max(2, n/2), notifyJobs, s.wakeNotify)
-	start(max(2, n/2), requesterJobs, s.wakeRequester)
+	start(max(4, n), requesterJobs, s.wakeRequester)
 	wg.Wait()
 }
 
