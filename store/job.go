@@ -138,14 +138,22 @@ WHERE id = (
 	}
 	// An older notify job (of the same notify kind) of the same request
 	// that is still waiting or running holds the newer ones back; a failed
-	// one does not.
-	b.WriteString(`
-	AND NOT (c.kind IN (?) AND c.request_id <> 0 AND EXISTS (
-		SELECT 1 FROM jobs AS o
-		WHERE o.kind = c.kind AND o.request_id = c.request_id AND o.id < c.id AND o.state IN (?, ?)))
+	// one does not. Each kind is spelled out so the look-up uses that kind's
+	// partial index (request_id, id): with o.kind = c.kind, SQLite scans
+	// every queued job for each candidate, holding the only write lock.
+	b.WriteString("\n\tAND NOT (c.request_id <> 0 AND (")
+	for i, k := range []workflow.JobKind{workflow.JobNotify, workflow.JobNotifyRequester} {
+		if i > 0 {
+			b.WriteString(" OR")
+		}
+		b.WriteString(`
+		(c.kind = ? AND EXISTS (SELECT 1 FROM jobs AS o
+			WHERE o.kind = ? AND o.request_id = c.request_id AND o.id < c.id AND o.state IN (?, ?)))`)
+		args = append(args, string(k), string(k), jobQueued, jobRunning)
+	}
+	b.WriteString(`))
 	ORDER BY c.run_at, c.id
 	LIMIT 1`)
-	args = append(args, bun.List([]string{string(workflow.JobNotify), string(workflow.JobNotifyRequester)}), jobQueued, jobRunning)
 	if dialect == DialectPostgres {
 		b.WriteString("\n\tFOR UPDATE OF c SKIP LOCKED")
 	}

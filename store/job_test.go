@@ -289,3 +289,42 @@ func TestNotifyJobsInOrderPerRequest(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkClaimJobBehindBacklog: a requester-DM worker claims and finishes
+// its job while a backlog of notifications (one per request, all due, as
+// when hundreds of approver copies wait on Slack's chat.update limit) sits
+// in the queue. The claim's "older notification of the same request" check
+// must look up the request's own jobs, not scan the backlog for each
+// candidate.
+func BenchmarkClaimJobBehindBacklog(b *testing.B) {
+	for _, backlog := range []int{100, 1000} {
+		b.Run(fmt.Sprint(backlog), func(b *testing.B) {
+			eachBench(b, func(b *testing.B, db *store.DB) {
+				jobs := make([]*workflow.Job, 0, 2*backlog)
+				for i := 1; i <= backlog; i++ {
+					jobs = append(jobs, &workflow.Job{Kind: workflow.JobNotify, RequestID: int64(i), RunAt: t0},
+						&workflow.Job{Kind: workflow.JobNotifyRequester, RequestID: int64(i), RunAt: t0})
+				}
+				enqueue(b, db, jobs...)
+				kinds := []workflow.JobKind{workflow.JobNotifyRequester}
+				next := int64(backlog)
+				b.ReportAllocs()
+				for b.Loop() {
+					j := claim(b, db, kinds, t0.Add(time.Second))
+					if j == nil {
+						b.Fatal("nothing to claim")
+					}
+					// Finish it and queue the next request's, so the backlog
+					// stays as it was.
+					next++
+					update(b, db, func(ctx context.Context, tx workflow.Tx) error {
+						if err := tx.FinishJob(ctx, j.ID, j.LeaseToken); err != nil {
+							return err
+						}
+						return tx.EnqueueJob(ctx, &workflow.Job{Kind: workflow.JobNotifyRequester, RequestID: next, RunAt: t0})
+					})
+				}
+			})
+		})
+	}
+}
