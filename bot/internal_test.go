@@ -248,6 +248,71 @@ func TestPacerSpacesCallsToSlackTiers(t *testing.T) {
 	}
 }
 
+// TestPacerKeepsTheTurnOfAJobSentAway: a job whose turn is too far off is
+// sent away with a turn of its own, kept for it: turns are distinct and
+// spaced by the tier, a job back early keeps its turn, a job back at its
+// turn goes at once whoever queued meanwhile, a caller outside a job gets
+// nothing kept, and turns not taken within ticketGrace are let go.
+func TestPacerKeepsTheTurnOfAJobSentAway(t *testing.T) {
+	p := newPacer(true)
+	tr := tiers["chat.update"] // 50 a minute, burst 5: one turn every 1.2 s
+	t0 := time.Unix(1_000_000, 0)
+	went := 0
+	turns := map[int64]time.Duration{}
+	for job := int64(1); job <= 20; job++ {
+		d, err := p.turn(t0, "chat.update", job, tr)
+		var temp *workflow.TemporaryError
+		switch {
+		case err == nil && d <= maxPaceWait:
+			went++
+		case errors.As(err, &temp) && temp.Reserved:
+			turns[job] = temp.RetryAfter
+		default:
+			t.Fatalf("job %d: wait %v, %v", job, d, err)
+		}
+	}
+	// The burst of 5 and the turn 1.2 s away go now; 14 are sent away.
+	if went != 6 || len(turns) != 14 {
+		t.Fatalf("%d went, %d sent away", went, len(turns))
+	}
+	seen := map[time.Duration]bool{}
+	for job, d := range turns {
+		if d < maxPaceWait || d > 18*time.Second || seen[d.Round(time.Second/10)] {
+			t.Errorf("job %d: turn %v (a duplicate, or outside 2–18 s)", job, d)
+		}
+		seen[d.Round(time.Second/10)] = true
+	}
+	// Back early: the same turn, still kept.
+	_, err := p.turn(t0.Add(time.Second), "chat.update", 20, tr)
+	var temp *workflow.TemporaryError
+	if !errors.As(err, &temp) || !temp.Reserved || temp.RetryAfter != turns[20]-time.Second {
+		t.Fatalf("job 20 back early: %v", err)
+	}
+	// Someone outside a job queues after every kept turn, and nothing is
+	// kept for them.
+	_, err = p.turn(t0, "chat.update", 0, tr)
+	if !errors.As(err, &temp) || temp.Reserved || temp.RetryAfter < 18*time.Second {
+		t.Fatalf("outside a job: %v", err)
+	}
+	// Each job back at its turn goes at once, job 19 before job 18's turn
+	// included.
+	for _, job := range []int64{19, 7, 18} {
+		if d, err := p.turn(t0.Add(turns[job]), "chat.update", job, tr); err != nil || d != 0 {
+			t.Fatalf("job %d back at its turn: wait %v, %v", job, d, err)
+		}
+	}
+	if len(p.tickets) != 11 {
+		t.Fatalf("%d turns kept after three were taken, want 11", len(p.tickets))
+	}
+	// Turns nobody came back for are let go.
+	if _, err := p.turn(t0.Add(18*time.Second+ticketGrace+10*time.Second), "chat.update", 99, tr); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.tickets) != 0 {
+		t.Fatalf("%d turns still kept long after their time", len(p.tickets))
+	}
+}
+
 // TestRecentSet: a key is known for ttl after it was added, then new
 // again; pruning forgets only expired keys.
 func TestRecentSet(t *testing.T) {

@@ -42,20 +42,42 @@ const maxPaceWait = 2 * time.Second
 // pacer spaces notification calls to Slack's tiers and holds a method back
 // for as long as Slack's Retry-After said, so the bot does not spend calls
 // on answers it knows will be 429.
+//
+// A job whose turn is further off than maxPaceWait is sent away until its
+// turn, and the turn is kept for it (a ticket, by job id): when it comes
+// back it goes at once, instead of queueing again behind everyone who came
+// after it. Without tickets, hundreds of deliveries waiting on chat.update
+// (50 a minute) would each come back every second or two to find the queue
+// still full, and their claims and retries would take the database's
+// writes from everyone else.
 type pacer struct {
 	paced    bool // false: only Retry-After holds calls back
 	mu       sync.Mutex
 	limiters map[string]*rate.Limiter
 	until    map[string]time.Time // method → Slack's Retry-After ends
+	tickets  map[ticketKey]time.Time
+	pruned   time.Time // when tickets were last cleared of unused ones
 }
 
+// ticketKey is a turn kept for job under one limiter.
+type ticketKey struct {
+	limiter string
+	job     int64
+}
+
+// ticketGrace is how long past its time a ticket is kept for a job that
+// has not come back (the worker may be busy, the process restarting);
+// after that the turn is lost and the job queues again.
+const ticketGrace = time.Minute
+
 func newPacer(paced bool) *pacer {
-	return &pacer{paced: paced, limiters: map[string]*rate.Limiter{}, until: map[string]time.Time{}}
+	return &pacer{paced: paced, limiters: map[string]*rate.Limiter{}, until: map[string]time.Time{}, tickets: map[ticketKey]time.Time{}}
 }
 
 // wait takes a turn for method in channel: it sleeps when the turn comes
 // within maxPaceWait, and otherwise returns a *workflow.TemporaryError
-// whose RetryAfter is when the turn comes.
+// whose RetryAfter is when the turn comes (Reserved when the turn is kept
+// for the job ctx belongs to).
 func (p *pacer) wait(ctx context.Context, method, channel string) error {
 	t, paced := tiers[method]
 	paced = paced && p.paced
@@ -66,26 +88,18 @@ func (p *pacer) wait(ctx context.Context, method, channel string) error {
 	now := time.Now()
 	p.mu.Lock()
 	blocked := p.until[method].Sub(now)
-	var lim *rate.Limiter
-	if paced {
-		lim = p.limiters[key]
-		if lim == nil {
-			lim = rate.NewLimiter(rate.Limit(t.perMinute/60), t.burst)
-			p.limiters[key] = lim
-		}
-	}
-	p.mu.Unlock()
 	if blocked > 0 {
+		p.mu.Unlock()
 		return &workflow.TemporaryError{Err: fmt.Errorf("%s: rate limited by Slack", method), RetryAfter: blocked}
 	}
-	if lim == nil {
+	if !paced {
+		p.mu.Unlock()
 		return nil
 	}
-	r := lim.ReserveN(now, 1)
-	d := r.DelayFrom(now)
-	if d > maxPaceWait {
-		r.CancelAt(now)
-		return &workflow.TemporaryError{Err: fmt.Errorf("%s: waiting for its turn under Slack's limit", method), RetryAfter: d}
+	d, err := p.turn(now, key, workflow.JobFrom(ctx), t)
+	p.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("%s: %w", method, err)
 	}
 	if d <= 0 {
 		return nil
@@ -94,8 +108,56 @@ func (p *pacer) wait(ctx context.Context, method, channel string) error {
 	case <-time.After(d):
 		return nil
 	case <-ctx.Done():
-		r.Cancel()
-		return ctx.Err()
+		return ctx.Err() // the turn is spent, as if the call had been made
+
+	}
+}
+
+// turn finds how long to wait for a call under the limiter at key, for job
+// (0: not a job) — from the job's ticket if it has one — and returns a
+// *workflow.TemporaryError when that is longer than maxPaceWait. p.mu is
+// held.
+func (p *pacer) turn(now time.Time, key string, job int64, t tier) (time.Duration, error) {
+	p.prune(now)
+	tk := ticketKey{key, job}
+	if at, ok := p.tickets[tk]; ok && job != 0 {
+		d := at.Sub(now)
+		if d > maxPaceWait {
+			// Back early (retried for another reason): the turn is kept.
+			return 0, &workflow.TemporaryError{Err: errors.New("waiting for its turn under Slack's limit"), RetryAfter: d, Reserved: true}
+		}
+		delete(p.tickets, tk)
+		return d, nil
+	}
+	lim := p.limiters[key]
+	if lim == nil {
+		lim = rate.NewLimiter(rate.Limit(t.perMinute/60), t.burst)
+		p.limiters[key] = lim
+	}
+	r := lim.ReserveN(now, 1)
+	d := r.DelayFrom(now)
+	if d <= maxPaceWait {
+		return d, nil
+	}
+	if job == 0 {
+		r.CancelAt(now)
+		return 0, &workflow.TemporaryError{Err: errors.New("waiting for its turn under Slack's limit"), RetryAfter: d}
+	}
+	p.tickets[tk] = now.Add(d)
+	return 0, &workflow.TemporaryError{Err: errors.New("waiting for its turn under Slack's limit"), RetryAfter: d, Reserved: true}
+}
+
+// prune drops tickets whose jobs did not come back within ticketGrace of
+// their turn, at most every few seconds. p.mu is held.
+func (p *pacer) prune(now time.Time) {
+	if len(p.tickets) == 0 || now.Sub(p.pruned) < 5*time.Second {
+		return
+	}
+	p.pruned = now
+	for k, at := range p.tickets {
+		if now.Sub(at) > ticketGrace {
+			delete(p.tickets, k)
+		}
 	}
 }
 

@@ -79,6 +79,40 @@ func TestDeliveryHonoursRetryAfterAndDropsOnlyPermanentErrors(t *testing.T) {
 	})
 }
 
+// TestDeliverySentAwayWithAReservedTurnComesBackExactlyThen: a notifier
+// that keeps a turn for a job (Reserved) sees the same job id when it comes
+// back, and the job comes back at that turn, with no spread after it.
+func TestDeliverySentAwayWithAReservedTurnComesBackExactlyThen(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *store.DB) {
+		h := newHarness(t, db)
+		h.notes.failWith = func(e workflow.Event) error {
+			if e.Type == workflow.EventCreated {
+				return &workflow.TemporaryError{Err: errors.New("waiting for its turn"), RetryAfter: 40 * time.Second, Reserved: true}
+			}
+			return nil
+		}
+		r := h.mustCreate("Engineering", time.Hour)
+		h.drain()
+		h.clock.Advance(40*time.Second - time.Millisecond)
+		h.drain()
+		h.notes.mu.Lock()
+		tries := slices.Clone(h.notes.jobs)
+		h.notes.failWith = nil
+		h.notes.mu.Unlock()
+		if len(tries) != 1 || tries[0] == 0 {
+			t.Fatalf("deliveries tried before the turn, by job: %v", tries)
+		}
+		h.clock.Advance(time.Millisecond)
+		h.drain()
+		h.notes.mu.Lock()
+		tries = slices.Clone(h.notes.jobs)
+		h.notes.mu.Unlock()
+		if got := h.notes.types(r.ID); !slices.Equal(got, []workflow.EventType{workflow.EventCreated}) || len(tries) != 2 || tries[1] != tries[0] {
+			t.Fatalf("at its turn: delivered %v, tries by job %v", got, tries)
+		}
+	})
+}
+
 // TestDeliveryGivesUpAfterADay: a notification still failing temporarily a
 // day after it was queued is dropped.
 func TestDeliveryGivesUpAfterADay(t *testing.T) {

@@ -127,6 +127,10 @@ type TemporaryError struct {
 	// Busy is true when the call was not made at all: the adapter's request
 	// budget could not serve it in time. The system is healthy; try later.
 	Busy bool
+	// Reserved is true when RetryAfter is a turn the adapter has set aside
+	// for this job (see JobFrom): the job comes back exactly then, without
+	// the spread that keeps jobs told the same Retry-After apart.
+	Reserved bool
 }
 
 func (e *TemporaryError) Error() string { return "temporary: " + e.Err.Error() }

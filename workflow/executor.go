@@ -96,7 +96,7 @@ func (s *Service) runJob(ctx context.Context, kinds []JobKind) (bool, error) {
 	defer cancel()
 	log := s.log.With().Int64("job_id", job.ID).Str("job_kind", string(job.Kind)).
 		Int64("request_id", job.RequestID).Int("attempt", job.Attempts).Logger()
-	ctx = WithPriority(log.WithContext(ctx), PriorityExecution)
+	ctx = withJob(WithPriority(log.WithContext(ctx), PriorityExecution), job.ID)
 	switch job.Kind {
 	case JobExecute:
 		err = s.execute(ctx, job)
@@ -446,7 +446,11 @@ func (s *Service) deliveryOutcome(ctx context.Context, job *Job, ev Event, sendE
 		}
 		d = min(d, ceiling)
 		d = d/2 + rand.N(d/2+1)
-		if temp.RetryAfter > 0 {
+		switch {
+		case temp.Reserved:
+			// The notifier set this turn aside for this job: take it.
+			d = temp.RetryAfter
+		case temp.RetryAfter > 0:
 			// Slack said when: come back then (plus a little spread, so
 			// many waiting jobs do not return in the same instant).
 			d = temp.RetryAfter + rand.N(temp.RetryAfter/4+time.Millisecond)

@@ -80,11 +80,13 @@ type notes struct {
 	fail   int // fail this many deliveries first
 	// failWith, when set, decides the error of each delivery (nil: delivered).
 	failWith func(e workflow.Event) error
+	jobs     []int64 // workflow.JobFrom of every delivery tried, in order
 }
 
-func (n *notes) Notify(_ context.Context, e workflow.Event) error {
+func (n *notes) Notify(ctx context.Context, e workflow.Event) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	n.jobs = append(n.jobs, workflow.JobFrom(ctx))
 	if n.fail > 0 {
 		n.fail--
 		return &workflow.TemporaryError{Err: context.DeadlineExceeded}
