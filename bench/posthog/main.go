@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -51,6 +52,7 @@ func main() {
 	scenario := flag.String("scenario", "all", "all, submit, size, approvals or reconcile")
 	people := flag.Int("people", 100, "people submitting at once (submit)")
 	approvals := flag.Int("approvals", 300, "approvals clicked at once (approvals)")
+	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the approvals' clicks until every requester is told to `file`")
 	flag.Parse()
 	run := map[string]func() error{
 		"submit":    func() error { return submit(*people) },
@@ -333,6 +335,7 @@ func approve(n int) error {
 		return err
 	}
 	calls0, c4290 := s.calls.Load(), s.c429.Load()
+	jobs0 := s.JobRuns()
 	told := make([]time.Duration, n)
 	clicked := make([]time.Time, n)
 	var wg sync.WaitGroup
@@ -350,6 +353,10 @@ func approve(n int) error {
 			clicked[i] = time.Now()
 			_, _, _ = s.Post("/slack/interactions", body)
 		}()
+	}
+	stopProfile, err := startCPUProfile()
+	if err != nil {
+		return err
 	}
 	t0 := time.Now()
 	close(start)
@@ -371,6 +378,7 @@ func approve(n int) error {
 		}
 		return done
 	})
+	stopProfile()
 	if err != nil {
 		return fmt.Errorf("requester DMs: %w", err)
 	}
@@ -385,7 +393,48 @@ func approve(n int) error {
 	fmt.Printf("approvals: %d clicked at once: all %d executed in %v, %d PostHog calls, %d answered 429; requester told p50 %v p99 %v\n",
 		n, n, drained.Round(100*time.Millisecond), s.calls.Load()-calls0, s.c429.Load()-c4290,
 		told[n/2].Round(time.Millisecond), told[n*99/100].Round(time.Millisecond))
+	fmt.Printf("approvals: job runs ended until then, by kind and outcome: %s\n", jobRunsSince(jobs0, s.JobRuns()))
 	return nil
+}
+
+// cpuProfile is where -cpuprofile writes ("": no profile).
+var cpuProfile string
+
+// startCPUProfile starts the CPU profile -cpuprofile asked for, and returns
+// what stops it.
+func startCPUProfile() (stop func(), err error) {
+	if cpuProfile == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(cpuProfile)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
+}
+
+// jobRunsSince is the job runs in now that were not in before, as
+// "kind outcome n" sorted by kind and outcome.
+func jobRunsSince(before, now map[string]int64) string {
+	var keys []string
+	for k := range now {
+		if now[k] > before[k] {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", k, now[k]-before[k])
+	}
+	return strings.Join(parts, ", ")
 }
 
 func reconcile() error {

@@ -60,7 +60,31 @@ type Stack struct {
 	Client *posthog.Client
 	Roles  map[string]string // name → PostHog id
 
+	jobsMu sync.Mutex
+	jobs   map[string]int64 // "kind outcome" → job runs that ended so
+
 	stop func()
+}
+
+func (s *Stack) observeJob(kind workflow.JobKind, outcome string) {
+	s.jobsMu.Lock()
+	defer s.jobsMu.Unlock()
+	if s.jobs == nil {
+		s.jobs = map[string]int64{}
+	}
+	s.jobs[string(kind)+" "+outcome]++
+}
+
+// JobRuns is how many job runs have ended, by "kind outcome" (as
+// workflow.Config.ObserveJob reports them): a copy of the counts so far.
+func (s *Stack) JobRuns() map[string]int64 {
+	s.jobsMu.Lock()
+	defer s.jobsMu.Unlock()
+	out := make(map[string]int64, len(s.jobs))
+	for k, v := range s.jobs {
+		out[k] = v
+	}
+	return out
 }
 
 // New starts a stack.
@@ -120,7 +144,7 @@ func New(o Options) (*Stack, error) {
 	api := slack.New("xoxb-bench", slack.OptionAPIURL(s.Slack.URL()+"/api/"))
 	log := zerolog.Nop()
 	if s.Svc, err = workflow.NewService(workflow.Config{Store: s.DB, Directory: dir2, Users: bot.NewUsers(api, 10*time.Minute),
-		Policy: pol, Logger: log, PollInterval: o.PollInterval}); err != nil {
+		Policy: pol, Logger: log, PollInterval: o.PollInterval, ObserveJob: s.observeJob}); err != nil {
 		return nil, err
 	}
 	if s.Bot, err = bot.New(bot.Config{Workflow: s.Svc, Slack: api, SigningSecret: Secret, ApprovalsChannel: o.Channel, Logger: log}); err != nil {
