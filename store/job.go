@@ -122,6 +122,20 @@ func claimJob(ctx context.Context, idb bun.IDB, dialect string, kinds []workflow
 	if err != nil {
 		return nil, err
 	}
+	query, args := claimQuery(dialect, kinds, now, lease, token)
+	var rows []jobRow
+	if err := idb.NewRaw(query, args...).Scan(ctx, &rows); err != nil && !noRows(err) {
+		return nil, wrap("claim job", err)
+	}
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	return rows[0].job(), nil
+}
+
+// claimQuery is the statement that claims the next due job of kinds (any
+// kind when empty) with the lease token, and its arguments.
+func claimQuery(dialect string, kinds []workflow.JobKind, now time.Time, lease time.Duration, token string) (string, []any) {
 	var b strings.Builder
 	b.WriteString(`UPDATE jobs SET state = ?, attempts = attempts + 1, lease_token = ?, lease_until = ?
 WHERE id = (
@@ -158,15 +172,7 @@ WHERE id = (
 		b.WriteString("\n\tFOR UPDATE OF c SKIP LOCKED")
 	}
 	b.WriteString("\n)\nRETURNING " + jobColumns)
-
-	var rows []jobRow
-	if err := idb.NewRaw(b.String(), args...).Scan(ctx, &rows); err != nil && !noRows(err) {
-		return nil, wrap("claim job", err)
-	}
-	if len(rows) == 0 {
-		return nil, nil
-	}
-	return rows[0].job(), nil
+	return b.String(), args
 }
 
 // newLeaseToken returns 128 random bits in hex.
