@@ -46,10 +46,9 @@ const maxPaceWait = 2 * time.Second
 // A job whose turn is further off than maxPaceWait is sent away until its
 // turn, and the turn is kept for it (a ticket, by job id): when it comes
 // back it goes at once, instead of queueing again behind everyone who came
-// after it. Without tickets, hundreds of deliveries waiting on chat.update
-// (50 a minute) would each come back every second or two to find the queue
-// still full, and their claims and retries would take the database's
-// writes from everyone else.
+// after it (with hundreds of copies waiting on chat.update's 50 a minute, a
+// delivery could be sent away again and again while newer ones went, each
+// time spending a claim and a retry in the database).
 type pacer struct {
 	paced    bool // false: only Retry-After holds calls back
 	mu       sync.Mutex
@@ -109,7 +108,6 @@ func (p *pacer) wait(ctx context.Context, method, channel string) error {
 		return nil
 	case <-ctx.Done():
 		return ctx.Err() // the turn is spent, as if the call had been made
-
 	}
 }
 
@@ -123,8 +121,7 @@ func (p *pacer) turn(now time.Time, key string, job int64, t tier) (time.Duratio
 	if at, ok := p.tickets[tk]; ok && job != 0 {
 		d := at.Sub(now)
 		if d > maxPaceWait {
-			// Back early (retried for another reason): the turn is kept.
-			return 0, &workflow.TemporaryError{Err: errors.New("waiting for its turn under Slack's limit"), RetryAfter: d, Reserved: true}
+			return 0, notYet(d, true) // back early: the turn is still kept
 		}
 		delete(p.tickets, tk)
 		return d, nil
@@ -141,10 +138,15 @@ func (p *pacer) turn(now time.Time, key string, job int64, t tier) (time.Duratio
 	}
 	if job == 0 {
 		r.CancelAt(now)
-		return 0, &workflow.TemporaryError{Err: errors.New("waiting for its turn under Slack's limit"), RetryAfter: d}
+		return 0, notYet(d, false)
 	}
 	p.tickets[tk] = now.Add(d)
-	return 0, &workflow.TemporaryError{Err: errors.New("waiting for its turn under Slack's limit"), RetryAfter: d, Reserved: true}
+	return 0, notYet(d, true)
+}
+
+// notYet says a call's turn is d away (kept for its job when reserved).
+func notYet(d time.Duration, reserved bool) error {
+	return &workflow.TemporaryError{Err: errors.New("waiting for its turn under Slack's limit"), RetryAfter: d, Reserved: reserved}
 }
 
 // prune drops tickets whose jobs did not come back within ticketGrace of
