@@ -3,8 +3,10 @@ package bot
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -153,6 +155,48 @@ func TestUsers(t *testing.T) {
 	dead := NewUsers(slack.New("xoxb", slack.OptionAPIURL("http://127.0.0.1:1/api/")), time.Minute)
 	if _, err := dead.Email(ctx, "U0ALICE"); !workflow.IsTemporary(err) {
 		t.Errorf("unreachable: %v", err)
+	}
+}
+
+// TestUsersShareOneLookupPerUser: many asking about one user at once (300
+// approvals by one owner, with nothing cached) make one users.info call,
+// and a caller whose deadline passes stops waiting without cancelling it
+// for the others.
+func TestUsersShareOneLookupPerUser(t *testing.T) {
+	fake := slacktest.NewServer()
+	defer fake.Close()
+	fake.LimitLikeSlack()
+	fake.AddUser("U0BOB", "bob", "bob@example.com")
+	fake.SetLatency("users.info", 300*time.Millisecond)
+	u := NewUsers(slack.New("xoxb", slack.OptionAPIURL(fake.URL()+"/api/")), time.Minute)
+
+	impatient, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := u.Email(impatient, "U0BOB"); !workflow.IsTemporary(err) {
+		t.Fatalf("caller out of time: %v, want a temporary error", err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	for range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			email, err := u.Email(context.Background(), "U0BOB")
+			if err == nil && email != "bob@example.com" {
+				err = fmt.Errorf("email %q", email)
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, limited := len(fake.CallsTo("users.info")), fake.RateLimited("users.info"); n != 1 || limited != 0 {
+		t.Fatalf("%d users.info calls (%d answered 429) for 101 callers, want 1", n, limited)
 	}
 }
 

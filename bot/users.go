@@ -7,14 +7,17 @@ import (
 	"time"
 
 	"github.com/slack-go/slack"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/accessbot/accessbot/workflow"
 )
 
 // Users resolves Slack users' emails with users.info (scope
 // users:read.email), remembering answers for a while: after ttl an answer
-// is still given at once while a fresh one is fetched behind it. It
-// implements workflow.Users.
+// is still given at once while a fresh one is fetched behind it. Everyone
+// asking about one user while a look-up is under way shares it: 300
+// approvals by one owner at once make one users.info call, not 300 against
+// its limit of 100 a minute. It implements workflow.Users.
 type Users struct {
 	api *slack.Client
 	ttl time.Duration
@@ -23,6 +26,7 @@ type Users struct {
 	mu         sync.Mutex
 	cache      map[string]cachedEmail
 	refreshing map[string]bool
+	flight     singleflight.Group // users.info calls under way, by user
 }
 
 type cachedEmail struct {
@@ -87,20 +91,47 @@ func (u *Users) Email(ctx context.Context, slackUserID string) (string, error) {
 // is fetched) after its ttl.
 const staleEmailAge = 24 * time.Hour
 
+// lookupTimeout bounds a shared users.info call: it serves everyone
+// waiting on it, so no one caller's deadline cancels it.
+const lookupTimeout = 10 * time.Second
+
+// lookup fetches slackUserID's email, joining a call for them already under
+// way, and waits for it no longer than ctx allows.
 func (u *Users) lookup(ctx context.Context, slackUserID string) (string, error) {
+	ch := u.flight.DoChan(slackUserID, func() (any, error) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lookupTimeout)
+		defer cancel()
+		return u.fetch(ctx, slackUserID)
+	})
+	select {
+	case r := <-ch:
+		email, _ := r.Val.(string)
+		return email, r.Err
+	case <-ctx.Done():
+		return "", lookupError(ctx.Err(), slackUserID)
+	}
+}
+
+// lookupError is the error Email returns for err from users.info.
+func lookupError(err error, slackUserID string) error {
+	var se slack.SlackErrorResponse
+	var rl *slack.RateLimitedError
+	switch {
+	case errors.As(err, &rl):
+		return &workflow.TemporaryError{Err: err, RetryAfter: rl.RetryAfter}
+	case retryable(err):
+		return &workflow.TemporaryError{Err: err}
+	case errors.As(err, &se) && (se.Err == "user_not_found" || se.Err == "user_not_visible"):
+		return workflow.Errorf(workflow.ENOTFOUND, "Slack has no user %s.", slackUserID)
+	}
+	return err
+}
+
+// fetch is one users.info call for slackUserID; it caches the answer.
+func (u *Users) fetch(ctx context.Context, slackUserID string) (string, error) {
 	user, err := u.api.GetUserInfoContext(ctx, slackUserID)
 	if err != nil {
-		var se slack.SlackErrorResponse
-		var rl *slack.RateLimitedError
-		switch {
-		case errors.As(err, &rl):
-			return "", &workflow.TemporaryError{Err: err, RetryAfter: rl.RetryAfter}
-		case retryable(err):
-			return "", &workflow.TemporaryError{Err: err}
-		case errors.As(err, &se) && (se.Err == "user_not_found" || se.Err == "user_not_visible"):
-			return "", workflow.Errorf(workflow.ENOTFOUND, "Slack has no user %s.", slackUserID)
-		}
-		return "", err
+		return "", lookupError(err, slackUserID)
 	}
 	email := user.Profile.Email
 	if email == "" {
