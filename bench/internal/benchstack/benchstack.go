@@ -143,11 +143,12 @@ func New(o Options) (*Stack, error) {
 	}
 	api := slack.New("xoxb-bench", slack.OptionAPIURL(s.Slack.URL()+"/api/"))
 	log := zerolog.Nop()
-	if s.Svc, err = workflow.NewService(workflow.Config{Store: s.DB, Directory: dir2, Users: bot.NewUsers(api, 10*time.Minute),
+	users := bot.NewUsers(api, 10*time.Minute) // shared by the workflow and the bot, as serve does
+	if s.Svc, err = workflow.NewService(workflow.Config{Store: s.DB, Directory: dir2, Users: users,
 		Policy: pol, Logger: log, PollInterval: o.PollInterval, ObserveJob: s.observeJob}); err != nil {
 		return nil, err
 	}
-	if s.Bot, err = bot.New(bot.Config{Workflow: s.Svc, Slack: api, SigningSecret: Secret, ApprovalsChannel: o.Channel, Logger: log}); err != nil {
+	if s.Bot, err = bot.New(bot.Config{Workflow: s.Svc, Slack: api, Users: users, SigningSecret: Secret, ApprovalsChannel: o.Channel, Logger: log}); err != nil {
 		return nil, err
 	}
 	s.Svc.SetNotifier(s.Bot)
