@@ -119,12 +119,8 @@ func (b *Bot) sendFailed(err error, doing, user string, requestID int64) error {
 	if err == nil || workflow.IsTemporary(err) {
 		return err
 	}
-	var rl *slack.RateLimitedError
-	switch {
-	case errors.As(err, &rl):
-		return &workflow.TemporaryError{Err: err, RetryAfter: rl.RetryAfter}
-	case retryable(err):
-		return &workflow.TemporaryError{Err: err}
+	if temp := asTemporary(err); temp != nil {
+		return temp
 	}
 	return b.dropPermanent(err, doing, user, requestID)
 }

@@ -110,6 +110,20 @@ func (b *Bot) dm(ctx context.Context, user string, m views.Message) (channel, ts
 	return b.api.PostMessageContext(ctx, ch, m.Options()...)
 }
 
+// asTemporary returns err as a *workflow.TemporaryError when it is worth
+// a retry (retryable), carrying Slack's Retry-After for a rate limit, and
+// nil otherwise.
+func asTemporary(err error) *workflow.TemporaryError {
+	var rl *slack.RateLimitedError
+	switch {
+	case errors.As(err, &rl):
+		return &workflow.TemporaryError{Err: err, RetryAfter: rl.RetryAfter}
+	case retryable(err):
+		return &workflow.TemporaryError{Err: err}
+	}
+	return nil
+}
+
 // retryable reports whether a Slack Web API failure is worth trying again:
 // rate limits, 5xx, timeouts and network errors, and Slack's own
 // transient error codes. Anything else (channel_not_found, invalid_blocks,

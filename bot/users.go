@@ -114,14 +114,11 @@ func (u *Users) lookup(ctx context.Context, slackUserID string) (string, error) 
 
 // lookupError is the error Email returns for err from users.info.
 func lookupError(err error, slackUserID string) error {
+	if temp := asTemporary(err); temp != nil {
+		return temp
+	}
 	var se slack.SlackErrorResponse
-	var rl *slack.RateLimitedError
-	switch {
-	case errors.As(err, &rl):
-		return &workflow.TemporaryError{Err: err, RetryAfter: rl.RetryAfter}
-	case retryable(err):
-		return &workflow.TemporaryError{Err: err}
-	case errors.As(err, &se) && (se.Err == "user_not_found" || se.Err == "user_not_visible"):
+	if errors.As(err, &se) && (se.Err == "user_not_found" || se.Err == "user_not_visible") {
 		return workflow.Errorf(workflow.ENOTFOUND, "Slack has no user %s.", slackUserID)
 	}
 	return err
