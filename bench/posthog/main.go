@@ -11,6 +11,7 @@
 //	submit     N people submit the request modal at the same moment
 //	size       calls to submit and execute with a 5,000-member role and organization
 //	approvals  N approvals clicked at once: time to drain, 429s, requester DMs
+//	           (the fake Slack held to Slack's limits during the clicks)
 //	reconcile  submissions while reconciliation of 5 roles × 1,000 members runs
 //
 // It prints one line per figure; BENCHMARKS.md keeps the results.
@@ -400,9 +401,9 @@ func approve(n int) error {
 		told[n/2].Round(time.Millisecond), told[n*99/100].Round(time.Millisecond))
 	slack429, byMethod := 0, []string{}
 	for m := range slacktest.SlackLimits {
-		if n := s.Slack.RateLimited(m); n > 0 {
-			slack429 += n
-			byMethod = append(byMethod, fmt.Sprintf("%s %d", m, n))
+		if c := s.Slack.RateLimited(m); c > 0 {
+			slack429 += c
+			byMethod = append(byMethod, fmt.Sprintf("%s %d", m, c))
 		}
 	}
 	sort.Strings(byMethod)
