@@ -67,16 +67,21 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	conn.SetReadLimit(MaxSocketFrameBytes)
 	st := &s.sock
+	hello := map[string]any{"type": "hello", "num_connections": 1,
+		"debug_info":      map[string]any{"host": "slacktest", "build_number": 1, "approximate_connection_time": 3600},
+		"connection_info": map[string]any{"app_id": AppID}}
+	// Like Slack, hello is the first frame of a connection: envelopes pushed
+	// to it meanwhile wait for the write lock until hello is out.
+	st.writeMu.Lock()
 	st.mu.Lock()
 	st.conn = conn
 	st.open[conn] = true
 	st.count++
 	st.mu.Unlock()
-
-	hello := map[string]any{"type": "hello", "num_connections": 1,
-		"debug_info":      map[string]any{"host": "slacktest", "build_number": 1, "approximate_connection_time": 3600},
-		"connection_info": map[string]any{"app_id": AppID}}
-	if err := st.write(conn, hello); err != nil {
+	_ = conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	err = conn.WriteJSON(hello)
+	st.writeMu.Unlock()
+	if err != nil {
 		return
 	}
 	st.mu.Lock()
