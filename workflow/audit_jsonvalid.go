@@ -69,16 +69,7 @@ func (p *jsonParser) lit(s string) bool {
 }
 
 func (p *jsonParser) object(depth int) bool {
-	if depth > maxJSONDepth {
-		return false
-	}
-	p.i++ // {
-	p.ws()
-	if p.i < len(p.b) && p.b[p.i] == '}' {
-		p.i++
-		return true
-	}
-	for {
+	return p.container(depth, '}', func() bool {
 		if p.i >= len(p.b) || p.b[p.i] != '"' || !p.str() {
 			return false
 		}
@@ -88,38 +79,28 @@ func (p *jsonParser) object(depth int) bool {
 		}
 		p.i++
 		p.ws()
-		if !p.value(depth) {
-			return false
-		}
-		p.ws()
-		if p.i >= len(p.b) {
-			return false
-		}
-		switch p.b[p.i] {
-		case ',':
-			p.i++
-			p.ws()
-		case '}':
-			p.i++
-			return true
-		default:
-			return false
-		}
-	}
+		return p.value(depth)
+	})
 }
 
 func (p *jsonParser) array(depth int) bool {
+	return p.container(depth, ']', func() bool { return p.value(depth) })
+}
+
+// container parses an object or array from its opening byte to end: zero
+// or more elements separated by commas.
+func (p *jsonParser) container(depth int, end byte, elem func() bool) bool {
 	if depth > maxJSONDepth {
 		return false
 	}
-	p.i++ // [
+	p.i++ // { or [
 	p.ws()
-	if p.i < len(p.b) && p.b[p.i] == ']' {
+	if p.i < len(p.b) && p.b[p.i] == end {
 		p.i++
 		return true
 	}
 	for {
-		if !p.value(depth) {
+		if !elem() {
 			return false
 		}
 		p.ws()
@@ -130,7 +111,7 @@ func (p *jsonParser) array(depth int) bool {
 		case ',':
 			p.i++
 			p.ws()
-		case ']':
+		case end:
 			p.i++
 			return true
 		default:
