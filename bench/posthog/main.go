@@ -205,13 +205,9 @@ func submit(n int) error {
 	if err := s.waitMirror(); err != nil {
 		return err
 	}
-	users := make([]string, n)
-	modals := make([]slacktest.View, n)
-	for i := range users {
-		users[i] = s.person(i)
-		if modals[i], err = s.openModal(users[i]); err != nil {
-			return err
-		}
+	users, modals, err := s.openModals(n)
+	if err != nil {
+		return err
 	}
 	before := s.calls.Load()
 	rs := s.submitAll(users, modals)
@@ -266,6 +262,19 @@ func size() error {
 	fmt.Printf("size: 5,000-member role, 10,002-member organization, email case differs: submission %d PostHog calls, execution %d\n",
 		submitCalls, len(s.PH.Calls()))
 	return nil
+}
+
+// openModals opens the request modal for the first n people.
+func (s *stack) openModals(n int) (users []string, modals []slacktest.View, err error) {
+	users = make([]string, n)
+	modals = make([]slacktest.View, n)
+	for i := range users {
+		users[i] = s.person(i)
+		if modals[i], err = s.openModal(users[i]); err != nil {
+			return nil, nil, err
+		}
+	}
+	return users, modals, nil
 }
 
 func waitFor(d time.Duration, cond func() bool) error {
@@ -463,13 +472,9 @@ func reconcile() error {
 		return err
 	}
 	const n = 30
-	users := make([]string, n)
-	modals := make([]slacktest.View, n)
-	for i := range users {
-		users[i] = s.person(i)
-		if modals[i], err = s.openModal(users[i]); err != nil {
-			return err
-		}
+	users, modals, err := s.openModals(n)
+	if err != nil {
+		return err
 	}
 	// Reconciliation back to back while the submissions come in.
 	stop := make(chan struct{})
