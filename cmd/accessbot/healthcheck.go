@@ -21,16 +21,13 @@ func runHealthcheck(ctx context.Context, c *cli, args []string) int {
 			"URL defaults to /healthz on ACCESSBOT_ADMIN_LISTEN (default "+defaultAdminListen+"), asked on\n"+
 			"127.0.0.1 when the listener has no host: http://127.0.0.1:9090/healthz.")
 	timeout := fs.Duration("timeout", 3*time.Second, "give up after this long")
-	// The URL is the one positional argument; flags may come before it.
-	var target string
-	if n := len(args); n > 0 && !strings.HasPrefix(args[n-1], "-") {
-		target, args = args[n-1], args[:n-1]
-	}
-	if code, ok := parseFlags(c, fs, args); !ok {
+	pos, code, ok := parseFlagsArgs(c, fs, args, 1)
+	if !ok {
 		return code
 	}
-	if target == "" {
-		target = healthURL(lookupEnv(c.environ, "ACCESSBOT_ADMIN_LISTEN"))
+	target := healthURL(lookupEnv(c.environ, "ACCESSBOT_ADMIN_LISTEN"))
+	if len(pos) == 1 {
+		target = pos[0]
 	}
 	if *timeout <= 0 {
 		return fail(c, "healthcheck", fmt.Errorf("--timeout must be positive, got %s", *timeout))

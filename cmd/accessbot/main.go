@@ -104,24 +104,36 @@ func newFlags(c *cli, name, synopsis, description string) *flag.FlagSet {
 
 // parseFlags parses args; help prints to stdout and exits 0, errors exit 2.
 func parseFlags(c *cli, fs *flag.FlagSet, args []string) (code int, ok bool) {
-	fs.SetOutput(io.Discard)
-	err := fs.Parse(args)
-	fs.SetOutput(c.stderr)
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		fs.SetOutput(c.stdout)
-		fs.Usage()
-		return 0, false
-	case err != nil:
-		fmt.Fprintf(c.stderr, "accessbot %s: %v\n", fs.Name(), err)
-		fs.Usage()
-		return 2, false
-	case fs.NArg() > 0:
-		fmt.Fprintf(c.stderr, "accessbot %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
-		fs.Usage()
-		return 2, false
+	_, code, ok = parseFlagsArgs(c, fs, args, 0)
+	return code, ok
+}
+
+// parseFlagsArgs is parseFlags for a command taking up to max positional
+// arguments, which may come before, between or after the flags.
+func parseFlagsArgs(c *cli, fs *flag.FlagSet, args []string, max int) (pos []string, code int, ok bool) {
+	for {
+		fs.SetOutput(io.Discard)
+		err := fs.Parse(args)
+		fs.SetOutput(c.stderr)
+		switch {
+		case errors.Is(err, flag.ErrHelp):
+			fs.SetOutput(c.stdout)
+			fs.Usage()
+			return nil, 0, false
+		case err != nil:
+			fmt.Fprintf(c.stderr, "accessbot %s: %v\n", fs.Name(), err)
+			fs.Usage()
+			return nil, 2, false
+		case fs.NArg() == 0:
+			return pos, 0, true
+		case len(pos) == max:
+			fmt.Fprintf(c.stderr, "accessbot %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+			fs.Usage()
+			return nil, 2, false
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
 	}
-	return 0, true
 }
 
 func runVersion(_ context.Context, c *cli, args []string) int {

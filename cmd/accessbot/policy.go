@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/accessbot/accessbot/posthog"
@@ -37,12 +36,13 @@ func runPolicyCheck(ctx context.Context, c *cli, args []string) int {
 			"file:line:col: reason. FILE defaults to ACCESSBOT_POLICY_FILE. Needs no secret; when\n"+
 			"POSTHOG_PERSONAL_API_KEY and POSTHOG_ORGANIZATION_ID are set it also looks up every\n"+
 			"role the file names in PostHog (POSTHOG_HOST), as serve does at start.")
-	var file string
-	if n := len(args); n > 0 && !strings.HasPrefix(args[n-1], "-") {
-		file, args = args[n-1], args[:n-1]
-	}
-	if code, ok := parseFlags(c, fs, args); !ok {
+	pos, code, ok := parseFlagsArgs(c, fs, args, 1)
+	if !ok {
 		return code
+	}
+	var file string
+	if len(pos) == 1 {
+		file = pos[0]
 	}
 	cfg, log, err := c.setup()
 	if err != nil {
