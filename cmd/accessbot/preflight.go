@@ -31,9 +31,6 @@ import (
 // PostHog being unreachable is not a failure: readiness stays false and the
 // check is retried; executions wait for it.
 
-// rolesFeature is the plan feature without which role memberships grant nothing.
-const rolesFeature = "role_based_access"
-
 // preflightFailure is a permanent preflight failure: what to fix, in one line.
 type preflightFailure struct{ msg string }
 
@@ -118,9 +115,9 @@ func (p *preflight) check(ctx context.Context) (posthog.Organization, error) {
 	case org.MembershipLevel == nil || *org.MembershipLevel < posthog.LevelAdmin:
 		return posthog.Organization{}, failf("POSTHOG_PERSONAL_API_KEY belongs to someone who is not an admin of the PostHog organization %s; "+
 			"use a key of an organization admin (role memberships can only be changed by admins)", name)
-	case !org.HasFeature(rolesFeature):
+	case !org.HasFeature(posthog.FeatureRoleBasedAccess):
 		return posthog.Organization{}, failf("the PostHog organization %s has no role-based access on its plan (%s is not among its available_product_features): "+
-			"PostHog would accept role memberships that grant nothing, so accessbot will not start; upgrade the plan or point POSTHOG_ORGANIZATION_ID at another organization", name, rolesFeature)
+			"PostHog would accept role memberships that grant nothing, so accessbot will not start; upgrade the plan or point POSTHOG_ORGANIZATION_ID at another organization", name, posthog.FeatureRoleBasedAccess)
 	}
 	probes := []struct {
 		method, path, scope string
