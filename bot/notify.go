@@ -2,9 +2,6 @@ package bot
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -31,21 +28,13 @@ import (
 // (AudienceRequester), so it never waits on the approvers' copies.
 func (b *Bot) Notify(ctx context.Context, e workflow.Event) error {
 	if e.Review != nil {
-		err := b.notifyReview(ctx, e)
-		if err != nil && !workflow.IsTemporary(err) && !errors.Is(err, context.Canceled) {
-			// Permanent Slack failures were dropped per recipient already;
-			// what is left (the database, a transport error) is worth a retry.
-			err = &workflow.TemporaryError{Err: err}
-		}
-		return err
+		return b.notifyReview(ctx, e)
 	}
 	if e.Type == workflow.EventDrift {
 		if e.Drift == nil {
 			return nil
 		}
-		js, _ := json.Marshal(e.Drift)
-		sum := sha256.Sum256(js)
-		return b.toOwners(ctx, "drift/"+hex.EncodeToString(sum[:12]), e.Owners, views.Drift(e.Drift), "drift")
+		return b.toOwners(ctx, "drift/"+digest(e.Drift), e.Owners, views.Drift(e.Drift), "drift")
 	}
 	r := e.Request
 	if r == nil {

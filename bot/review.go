@@ -152,7 +152,7 @@ func (b *Bot) notifyReview(ctx context.Context, e workflow.Event) error {
 func (b *Bot) postReview(ctx context.Context, rev *workflow.Review, items []workflow.ReviewItem, owners []string) error {
 	refs, err := b.wf.Reviews().Messages(ctx, rev.ID)
 	if err != nil {
-		return fmt.Errorf("read messages of review %d: %w", rev.ID, err)
+		return &workflow.TemporaryError{Err: fmt.Errorf("read messages of review %d: %w", rev.ID, err)}
 	}
 	pages := views.ReviewPages(rev, items)
 	var errs []error
@@ -182,7 +182,7 @@ func (b *Bot) postReviewCopy(ctx context.Context, reviewID int64, channel string
 		return err
 	}
 	if err := b.wf.Reviews().RecordMessage(ctx, workflow.ReviewMessage{ReviewID: reviewID, Channel: ch, Page: page, TS: ts}); err != nil {
-		return fmt.Errorf("record message of review %d: %w", reviewID, err)
+		return &workflow.TemporaryError{Err: fmt.Errorf("record message of review %d: %w", reviewID, err)}
 	}
 	return nil
 }
@@ -202,7 +202,7 @@ func (b *Bot) updateReview(ctx context.Context, rev *workflow.Review, items []wo
 func (b *Bot) updateReviewCopies(ctx context.Context, reviewID int64, render func(workflow.ReviewMessage) (views.Message, bool)) error {
 	refs, err := b.wf.Reviews().Messages(ctx, reviewID)
 	if err != nil {
-		return fmt.Errorf("read messages of review %d: %w", reviewID, err)
+		return &workflow.TemporaryError{Err: fmt.Errorf("read messages of review %d: %w", reviewID, err)}
 	}
 	var errs []error
 	for _, ref := range refs {
@@ -227,7 +227,7 @@ func (b *Bot) updateReviewCopies(ctx context.Context, reviewID int64, render fun
 func (b *Bot) postBreakGlass(ctx context.Context, rev *workflow.Review, r *workflow.Request, who []string, reminder bool) error {
 	refs, err := b.wf.Reviews().Messages(ctx, rev.ID)
 	if err != nil {
-		return fmt.Errorf("read messages of review %d: %w", rev.ID, err)
+		return &workflow.TemporaryError{Err: fmt.Errorf("read messages of review %d: %w", rev.ID, err)}
 	}
 	old := map[string]string{}
 	for _, ref := range refs {
@@ -254,14 +254,27 @@ func (b *Bot) postBreakGlass(ctx context.Context, rev *workflow.Review, r *workf
 		if _, sent := old[ch]; sent && !reminder {
 			continue // delivered by an earlier attempt
 		}
-		if err := b.postReviewCopy(ctx, rev.ID, ch, 0, msg); err != nil {
-			errs = append(errs, b.sendFailed(err, "post break-glass alert", ch, r.ID))
-			continue
-		}
-		if prev, ok := old[ch]; ok && reminder {
-			if err := b.delete(ctx, ch, prev); err != nil {
-				b.log.Debug().Err(err).Msg("delete the alert a reminder replaced")
+		send := func() error {
+			if err := b.postReviewCopy(ctx, rev.ID, ch, 0, msg); err != nil {
+				return b.sendFailed(err, "post break-glass alert", ch, r.ID)
 			}
+			if prev, ok := old[ch]; ok && reminder {
+				if err := b.delete(ctx, ch, prev); err != nil {
+					b.log.Debug().Err(err).Msg("delete the alert a reminder replaced")
+				}
+			}
+			return nil
+		}
+		var err error
+		if reminder {
+			// Each channel gets a reminder once, however often its job comes
+			// back for the channels Slack held back.
+			err = b.once(fmt.Sprintf("breakglass-reminder/%d/%d/%s", rev.ID, rev.Version, ch), send)
+		} else {
+			err = send()
+		}
+		if err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)

@@ -331,12 +331,31 @@ func TestBreakGlassThroughSlack(t *testing.T) {
 		t.Fatalf("alice was told %v", h.ephemeralTo(alice))
 	}
 
-	// A day on, the unanswered second use is reminded to everyone again.
+	// A day on, the unanswered second use is reminded to everyone again;
+	// Slack holds back the first DM, and the retry reminds only that one.
 	clock.Advance(24*time.Hour + time.Minute)
+	posts, deletes := len(h.slack.CallsTo("chat.postMessage")), len(h.slack.CallsTo("chat.delete"))
+	h.slack.RateLimitNext("chat.postMessage", 1, 0)
 	h.tick()
-	for _, ch := range []string{slacktest.DMChannel(carol), channel} {
+	reminded := map[string]int{}
+	for _, c := range h.slack.CallsTo("chat.postMessage")[posts:] {
+		if strings.Contains(c.Params["blocks"], "*Reminder:*") {
+			reminded[c.Params["channel"]]++
+		}
+	}
+	for _, ch := range []string{slacktest.DMChannel(bob), slacktest.DMChannel(carol), slacktest.DMChannel(admin), channel} {
 		m := h.live(ch, "Break-glass:")
 		mustContain(t, "reminder in "+ch, m, "*Reminder:*", "(#2)", views.ActionBreakGlassAck)
+		want := 1
+		if ch == slacktest.DMChannel(bob) {
+			want = 2 // the first answered 429
+		}
+		if reminded[ch] != want {
+			t.Errorf("reminder posted %d times in %s, want %d", reminded[ch], ch, want)
+		}
+	}
+	if n := len(h.slack.CallsTo("chat.delete")) - deletes; n != 4 {
+		t.Errorf("%d replaced alerts deleted, want 4", n)
 	}
 	got := h.auditActions("break_glass_")
 	if strings.Join(actionStrings(got), ",") != "break_glass_used,break_glass_revoked,break_glass_used" {
