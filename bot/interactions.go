@@ -101,16 +101,10 @@ func (b *Bot) onBlockActions(received time.Time, cb *slack.InteractionCallback) 
 		case views.ActionDeny:
 			b.spawn("open deny modal", func(ctx context.Context) { b.openDenyModal(ctx, cb.TriggerID, t, id) })
 		case views.ActionCancel:
-			b.commitThen(received, "cancel", t, func(ctx context.Context) (func(context.Context), error) {
-				if _, err := b.wf.Cancel(ctx, id, t.user); err != nil {
-					return nil, err
-				}
-				return func(ctx context.Context) {
-					if fromHome(cb) {
-						b.publishHome(ctx, t.user)
-					}
-				}, nil
-			})
+			b.commitThen(received, "cancel", t, b.home(cb, t, func(ctx context.Context) (func(context.Context), error) {
+				_, err := b.wf.Cancel(ctx, id, t.user)
+				return nil, err
+			}))
 		case views.ActionExtend:
 			b.commitThen(received, "extend grant", t, b.extend(t, id, 0))
 		case views.ActionDone:

@@ -180,24 +180,26 @@ func (b *Bot) call(ctx context.Context, method, channel string, fn func(ctx cont
 		return err
 	}
 	err := fn(ctx)
-	var rl *slack.RateLimitedError
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &rl):
-		b.pace.limited(method, rl.RetryAfter)
-		return &workflow.TemporaryError{Err: fmt.Errorf("%s: %w", method, err), RetryAfter: rl.RetryAfter}
-	case errors.Is(err, context.Canceled):
+	if err == nil || errors.Is(err, context.Canceled) {
 		return err
-	case retryable(err):
-		return &workflow.TemporaryError{Err: fmt.Errorf("%s: %w", method, err)}
 	}
-	return fmt.Errorf("%s: %w", method, err)
+	var rl *slack.RateLimitedError
+	if errors.As(err, &rl) {
+		b.pace.limited(method, rl.RetryAfter)
+	}
+	err = fmt.Errorf("%s: %w", method, err)
+	if temp := asTemporary(err); temp != nil {
+		return temp
+	}
+	return err
 }
 
 // shown identifies what a message shows, for MessageRef.Shown.
-func shown(m views.Message) string {
-	js, _ := json.Marshal(m)
+func shown(m views.Message) string { return digest(m) }
+
+// digest is a short hash of v's JSON, to recognise the same content again.
+func digest(v any) string {
+	js, _ := json.Marshal(v)
 	sum := sha256.Sum256(js)
 	return hex.EncodeToString(sum[:12])
 }

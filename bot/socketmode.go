@@ -175,7 +175,6 @@ type socketConn struct {
 	b       *Bot
 	conn    *websocket.Conn
 	writeMu sync.Mutex
-	once    sync.Once
 	done    chan struct{} // closed when the connection has ended
 	leave   chan struct{} // closed when Slack sent a disconnect frame
 	leaveMu sync.Once
@@ -220,7 +219,7 @@ func (c *socketConn) reason() string {
 	return s
 }
 
-// close ends the connection (once); serve then returns.
+// close ends the connection; serve then returns.
 func (c *socketConn) close() {
 	_ = c.conn.Close()
 }
@@ -231,10 +230,8 @@ func (c *socketConn) serve(ctx context.Context) {
 	var inflight sync.WaitGroup
 	defer func() {
 		inflight.Wait()
-		c.once.Do(func() {
-			c.b.sockets.Add(-1)
-			close(c.done)
-		})
+		c.b.sockets.Add(-1)
+		close(c.done)
 	}()
 	stop := context.AfterFunc(ctx, c.close)
 	defer stop()

@@ -23,10 +23,9 @@ type Users struct {
 	ttl time.Duration
 	now func() time.Time
 
-	mu         sync.Mutex
-	cache      map[string]cachedEmail
-	refreshing map[string]bool
-	flight     singleflight.Group // users.info calls under way, by user
+	mu     sync.Mutex
+	cache  map[string]cachedEmail
+	flight singleflight.Group // users.info calls under way, by user
 }
 
 type cachedEmail struct {
@@ -41,7 +40,7 @@ func NewUsers(client *slack.Client, ttl time.Duration) *Users {
 	if ttl <= 0 {
 		ttl = time.Minute
 	}
-	return &Users{api: client, ttl: ttl, now: time.Now, cache: map[string]cachedEmail{}, refreshing: map[string]bool{}}
+	return &Users{api: client, ttl: ttl, now: time.Now, cache: map[string]cachedEmail{}}
 }
 
 // Email returns the Slack user's email. ENOTFOUND when Slack has none (no
@@ -51,23 +50,15 @@ func NewUsers(client *slack.Client, ttl time.Duration) *Users {
 func (u *Users) Email(ctx context.Context, slackUserID string) (string, error) {
 	u.mu.Lock()
 	c, ok := u.cache[slackUserID]
-	refreshing := u.refreshing[slackUserID]
 	age := u.now().Sub(c.at)
-	if ok && age >= u.ttl && age < staleEmailAge && !refreshing {
-		// Answer at once from the cache and refresh behind: a decision
-		// waiting on users.info would delay the click's acknowledgement.
-		u.refreshing[slackUserID] = true
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_, _ = u.lookup(ctx, slackUserID)
-			u.mu.Lock()
-			delete(u.refreshing, slackUserID)
-			u.mu.Unlock()
-		}()
-	}
 	u.mu.Unlock()
 	if ok && age < staleEmailAge {
+		if age >= u.ttl {
+			// Answer at once from the cache and refresh behind (one call
+			// however many ask): a decision waiting on users.info would
+			// delay the click's acknowledgement.
+			u.start(context.Background(), slackUserID)
+		}
 		return c.email, nil
 	}
 	email, err := u.lookup(ctx, slackUserID)
@@ -98,11 +89,7 @@ const lookupTimeout = 10 * time.Second
 // lookup fetches slackUserID's email, joining a call for them already under
 // way, and waits for it no longer than ctx allows.
 func (u *Users) lookup(ctx context.Context, slackUserID string) (string, error) {
-	ch := u.flight.DoChan(slackUserID, func() (any, error) {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lookupTimeout)
-		defer cancel()
-		return u.fetch(ctx, slackUserID)
-	})
+	ch := u.start(ctx, slackUserID)
 	select {
 	case r := <-ch:
 		email, _ := r.Val.(string)
@@ -110,6 +97,16 @@ func (u *Users) lookup(ctx context.Context, slackUserID string) (string, error) 
 	case <-ctx.Done():
 		return "", lookupError(ctx.Err(), slackUserID)
 	}
+}
+
+// start starts a users.info call for slackUserID, or joins the one under
+// way, and returns where its answer comes.
+func (u *Users) start(ctx context.Context, slackUserID string) <-chan singleflight.Result {
+	return u.flight.DoChan(slackUserID, func() (any, error) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lookupTimeout)
+		defer cancel()
+		return u.fetch(ctx, slackUserID)
+	})
 }
 
 // lookupError is the error Email returns for err from users.info.
