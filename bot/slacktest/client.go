@@ -68,8 +68,8 @@ func (s *Server) AnswerSubmission(viewID string, ack []byte) (View, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	v := s.views[viewID]
-	if v == nil {
-		return View{}, fmt.Errorf("slacktest: no view %q", viewID)
+	if v == nil || v.Closed {
+		return View{}, fmt.Errorf("slacktest: no open view %q", viewID)
 	}
 	switch body.ResponseAction {
 	case "", "clear":

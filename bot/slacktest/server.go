@@ -869,8 +869,8 @@ func (s *Server) updateView(p map[string]string) apiResult {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	v := s.views[p["view_id"]]
-	if v == nil {
-		return fail("not_found")
+	if v == nil || v.Closed {
+		return fail("not_found") // as Slack answers for a modal that was closed
 	}
 	if h := p["hash"]; h != "" && h != v.Hash {
 		return fail("hash_conflict")

@@ -114,6 +114,11 @@ func TestViews(t *testing.T) {
 	if _, err := api.UpdateViewContext(ctx, modal, "", v.Hash, v.ID); err != nil {
 		t.Fatal(err)
 	}
+	// Once the person closed the modal, Slack has nothing to update.
+	s.CloseView(v.ID)
+	if _, err := api.UpdateViewContext(ctx, modal, "", "", v.ID); err == nil || err.Error() != "not_found" {
+		t.Errorf("update of a closed modal: %v", err)
+	}
 	s.SetTriggerTTL(10 * time.Millisecond)
 	old := s.NewTrigger("U1")
 	time.Sleep(20 * time.Millisecond)
