@@ -52,9 +52,13 @@ func (d *Directory) Roles(ctx context.Context) ([]workflow.Role, error) {
 func roleMembers(ms []posthog.RoleMembership) []workflow.RoleMember {
 	out := make([]workflow.RoleMember, 0, len(ms))
 	for _, m := range ms {
-		out = append(out, workflow.RoleMember{MembershipID: m.ID, Member: member(m.User)})
+		out = append(out, roleMember(m))
 	}
 	return out
+}
+
+func roleMember(m posthog.RoleMembership) workflow.RoleMember {
+	return workflow.RoleMember{MembershipID: m.ID, Member: member(m.User)}
 }
 
 // FindMember finds an organization member by email, case-insensitively, in
@@ -76,7 +80,7 @@ func (d *Directory) FindRoleMember(ctx context.Context, roleID, userUUID string)
 	m, err := d.client.RoleMemberships.Find(priority(ctx), roleID, userUUID)
 	switch {
 	case err == nil:
-		return workflow.RoleMember{MembershipID: m.ID, Member: member(m.User)}, true, nil
+		return roleMember(*m), true, nil
 	case posthog.IsNotFound(err):
 		return workflow.RoleMember{}, false, nil
 	}
@@ -161,14 +165,15 @@ var _ workflow.ReviewDirectory = (*Directory)(nil)
 // RoleMembersDetailed lists a role's memberships with each member's
 // last_login and is_2fa_enabled, which only the organization members list
 // carries (a role membership's nested member has no last_login). It reads
-// the role's memberships and the members list, page by page: background
+// the role (memberships embedded) and the members list, page by page: background
 // work for access reviews, never a person's request.
 func (d *Directory) RoleMembersDetailed(ctx context.Context, roleID string) ([]workflow.ReviewMember, error) {
 	ctx = priority(ctx)
-	ms, err := d.client.RoleMemberships.ListAll(ctx, roleID)
+	role, err := d.client.Roles.Get(ctx, roleID) // embeds every membership: one call
 	if err != nil {
 		return nil, mapError("list role members", err)
 	}
+	ms := roleMembers(role.Members)
 	if len(ms) == 0 {
 		return nil, nil
 	}
@@ -182,8 +187,8 @@ func (d *Directory) RoleMembersDetailed(ctx context.Context, roleID string) ([]w
 	}
 	out := make([]workflow.ReviewMember, 0, len(ms))
 	for _, m := range ms {
-		rm := workflow.ReviewMember{RoleMember: workflow.RoleMember{MembershipID: m.ID, Member: member(m.User)}}
-		if om, ok := byUser[m.User.UUID]; ok {
+		rm := workflow.ReviewMember{RoleMember: m}
+		if om, ok := byUser[m.UUID]; ok {
 			twoFA := om.Is2FAEnabled
 			rm.TwoFactor = &twoFA
 			if om.LastLogin != nil {

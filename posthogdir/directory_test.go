@@ -2,6 +2,7 @@ package posthogdir_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -142,6 +143,19 @@ func TestRoleMembersDetailed(t *testing.T) {
 	}
 	if !b.LastLogin.IsZero() || b.TwoFactor == nil || *b.TwoFactor {
 		t.Errorf("bob (never logged in, no 2FA) = %+v", b)
+	}
+	// A 250-member role is one call (the role embeds its memberships), plus
+	// the organization members list's pages.
+	big := ph.AddRole("Big")
+	for i := range 250 {
+		ph.AddMembership(big.ID, ph.AddUser(fmt.Sprintf("m%03d@example.com", i), "M", "").UUID)
+	}
+	ph.ResetCalls()
+	if got, err := d.RoleMembersDetailed(ctx, big.ID); err != nil || len(got) != 250 {
+		t.Fatalf("big role: %d members, %v", len(got), err)
+	}
+	if n := len(ph.Calls()); n != 1+3 {
+		t.Errorf("a 250-member role in a 253-member organization took %d calls, want 4 (the role, 3 pages of members)", n)
 	}
 	ph.ResetCalls()
 	if got, err := d.RoleMembersDetailed(ctx, empty.ID); err != nil || len(got) != 0 {
