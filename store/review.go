@@ -167,8 +167,8 @@ func (t *tx) FindReviews(ctx context.Context, f workflow.ReviewFilter) ([]*workf
 
 // UpdateReview writes state, remind_at, outcome and the close fields if
 // the stored version equals r.Version, then increments r.Version.
-// ECONFLICT when someone changed the review first; ENOTFOUND when there is
-// no such review.
+// ECONFLICT when someone changed the review first, or when there is no
+// such review.
 func (t *tx) UpdateReview(ctx context.Context, r *workflow.Review) error {
 	if err := t.writable("update review"); err != nil {
 		return err

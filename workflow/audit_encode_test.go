@@ -195,8 +195,9 @@ func TestCanonicalMatchesMarshal(t *testing.T) {
 	e := workflow.AuditEntry{Seq: 7, Time: time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC), ActorID: "U1", ActorEmail: "a@x",
 		Action: workflow.ActionRequestApproved, RequestID: 3, RoleID: "r", RoleName: "R&D <ops>", SubjectID: "U2", SubjectEmail: "b@x",
 		Details: `{"reason":"a \"b\""}`}
-	if got := workflow.ComputeHash("prev", &e); got != stdlibCanonicalHash("prev", &e) {
-		t.Errorf("hash %s", got)
+	const pinned = "3d1b04cd67d7942e8cd5e277c4fcc64fcf1f8174a4df0a1f706f6874a64cfe91"
+	if got := workflow.ComputeHash("prev", &e); got != pinned || stdlibCanonicalHash("prev", &e) != pinned {
+		t.Errorf("hash %s (json.Marshal: %s), pinned %s", got, stdlibCanonicalHash("prev", &e), pinned)
 	}
 	if n := testing.AllocsPerRun(100, func() { _ = workflow.ComputeHash("prev", &e) }); n > 1 {
 		t.Errorf("%.0f allocations per hash", n)

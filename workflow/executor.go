@@ -213,11 +213,11 @@ func (s *Service) execute(ctx context.Context, job *Job) error {
 		}
 		// This change makes every other grant of the person on the role
 		// moot: a removal took the membership away, a new grant holds it.
-		by := "removed from the role by " + cur.Ref()
+		reason := "removed from the role by " + cur.Ref()
 		if adding {
-			by = "replaced by " + cur.Ref()
+			reason = "replaced by " + cur.Ref()
 		}
-		if err := s.Grants().supersedeTx(ctx, tx, cur.SubjectUUID, cur.RoleID, cur.ID, cur.ID, by); err != nil {
+		if err := s.Grants().supersedeTx(ctx, tx, cur.SubjectUUID, cur.RoleID, cur.ID, reason); err != nil {
 			return err
 		}
 		if err := tx.FinishJob(ctx, job.ID, job.LeaseToken); err != nil {
@@ -352,13 +352,19 @@ func detached(ctx context.Context) (context.Context, context.CancelFunc) {
 
 // retryDelay is exponential backoff with jitter, at least retryAfter.
 func (s *Service) retryDelay(attempt int, retryAfter time.Duration) time.Duration {
+	return max(s.backoff(attempt, s.cfg.RetryMax), retryAfter)
+}
+
+// backoff is the delay before the next attempt: RetryBase doubled for each
+// attempt after the first, at most ceiling, with jitter (somewhere in
+// [d/2, d]).
+func (s *Service) backoff(attempt int, ceiling time.Duration) time.Duration {
 	d := s.cfg.RetryBase
-	for i := 1; i < attempt && d < s.cfg.RetryMax; i++ {
+	for i := 1; i < attempt && d < ceiling; i++ {
 		d *= 2
 	}
-	d = min(d, s.cfg.RetryMax)
-	d = d/2 + rand.N(d/2+1) // jitter: somewhere in [d/2, d]
-	return max(d, retryAfter)
+	d = min(d, ceiling)
+	return d/2 + rand.N(d/2+1)
 }
 
 // deliver hands one notification to the Notifier. A temporary failure is
@@ -439,13 +445,7 @@ func (s *Service) deliveryOutcome(ctx context.Context, job *Job, ev Event, sendE
 			return tx.RetryJob(ctx, job.ID, job.LeaseToken, now, "interrupted by shutdown")
 		})
 	case errors.As(sendErr, &temp) && now.Before(job.CreatedAt.Add(NotifyRetryWindow)):
-		ceiling := min(notifyRetryMax, s.cfg.RetryMax)
-		d := s.cfg.RetryBase
-		for i := 1; i < job.Attempts && d < ceiling; i++ {
-			d *= 2
-		}
-		d = min(d, ceiling)
-		d = d/2 + rand.N(d/2+1)
+		d := s.backoff(job.Attempts, min(notifyRetryMax, s.cfg.RetryMax))
 		switch {
 		case temp.Reserved:
 			// The notifier set this turn aside for this job: take it.

@@ -464,10 +464,11 @@ func (g *Grants) revocationFailed(ctx context.Context, job *Job, r *Request, cal
 	})
 }
 
-// supersedeTx ends every grant in force of the subject on the role but
-// except (0: none), deleting nothing in PostHog (rule 3): by is the request
-// or event that made them moot, reason says it in words.
-func (g *Grants) supersedeTx(ctx context.Context, tx Tx, subjectUUID, roleID string, except int64, by int64, reason string) error {
+// supersedeTx ends every grant in force of the subject on the role,
+// deleting nothing in PostHog (rule 3): by is the request that made them
+// moot (0: none, as when reconciliation found the person gone), which is
+// itself left alone; reason says it in words.
+func (g *Grants) supersedeTx(ctx context.Context, tx Tx, subjectUUID, roleID string, by int64, reason string) error {
 	s := g.s
 	grants, err := tx.FindRequests(ctx, RequestFilter{SubjectUUID: subjectUUID, RoleID: roleID, Kind: KindAdd, States: []State{StateCompleted}})
 	if err != nil {
@@ -475,7 +476,7 @@ func (g *Grants) supersedeTx(ctx context.Context, tx Tx, subjectUUID, roleID str
 	}
 	now := s.Now()
 	for _, gr := range grants {
-		if gr.ID == except {
+		if gr.ID == by {
 			continue
 		}
 		if err := gr.moveTo(StateRevoked); err != nil {

@@ -73,10 +73,7 @@ func (s *Service) changeOwner(ctx context.Context, actor, roleRef, user string, 
 // the role: in the role's entry, or among the default owners that stand in
 // for a role without owners of its own.
 func (s *Service) policyNamesOwner(role Role, user string) bool {
-	if owners := s.policy.RulesFor(role).Owners; len(owners) > 0 {
-		return slices.Contains(owners, user)
-	}
-	return slices.Contains(s.policy.Defaults.Owners, user)
+	return slices.Contains(s.effectiveOwners(role, nil), user)
 }
 
 func (s *Service) policySource() string {

@@ -140,7 +140,7 @@ func (s *Service) endGrantsOfGone(ctx context.Context, tx Tx, roleID string, now
 			continue
 		}
 		done[g.SubjectUUID] = true
-		if err := s.Grants().supersedeTx(ctx, tx, g.SubjectUUID, roleID, 0, 0, "left the role in PostHog outside accessbot (found by reconciliation)"); err != nil {
+		if err := s.Grants().supersedeTx(ctx, tx, g.SubjectUUID, roleID, 0, "left the role in PostHog outside accessbot (found by reconciliation)"); err != nil {
 			return false, err
 		}
 	}

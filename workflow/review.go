@@ -667,21 +667,14 @@ func (v *Reviews) closeTx(ctx context.Context, tx Tx, rev *Review, items []Revie
 			return err
 		}
 	}
-	kept, removed := 0, 0
-	for _, it := range items {
-		if it.Decision == DecisionRemove {
-			removed++
-		} else {
-			kept++
-		}
-	}
+	sum := Summarize(items)
 	now := s.Now()
 	rev.State, rev.ClosedAt, rev.ClosedBy, rev.RemindAt = ReviewClosed, now, actor, time.Time{}
 	if err := tx.UpdateReview(ctx, rev); err != nil {
 		return stale(err)
 	}
 	if err := s.audit(ctx, tx, AuditEntry{ActorID: actor, ActorEmail: actorEmail, Action: ActionReviewClosed, RoleID: rev.RoleID, RoleName: rev.RoleName},
-		map[string]any{reviewAuditReviewKey: rev.ID, "members": len(items), "kept": kept, "removed": removed,
+		map[string]any{reviewAuditReviewKey: rev.ID, "members": len(items), "kept": sum.Kept, "removed": sum.Removed,
 			"unanswered": unanswered, "unanswered_handled_as": string(rev.Unanswered)}); err != nil {
 		return err
 	}
