@@ -2,6 +2,7 @@ package workflow_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -244,7 +245,7 @@ func TestScheduledReviewRunsOnceAndDeadlineHandlesUnanswered(t *testing.T) {
 		dv := itemOf(t, items, "dave@example.com")
 		removal := h.request(dv.RemovalID)
 		if dv.DecidedBy != workflow.SystemActor || removal.RequesterID != workflow.SystemActor || removal.State != workflow.StateCompleted ||
-			removal.Reason != "access review #1: nobody answered by the deadline" {
+			removal.Reason != fmt.Sprintf("access review #%d: nobody answered by the deadline", id) {
 			t.Fatalf("deadline removal %+v / %+v", dv, removal)
 		}
 		if n := len(h.auditOf(workflow.ActionReviewDecided)); n != 2 {
