@@ -120,13 +120,8 @@ func (g *BreakGlass) Use(ctx context.Context, in NewRequest) (*Request, error) {
 				"You have used break-glass %d time(s) in the last 24 hours, the most the policy allows. Ask for access with /access request %s instead.",
 				len(used), role.Name)}
 		}
-		open, err := tx.FindRequests(ctx, RequestFilter{SubjectID: actor, RoleID: role.ID,
-			States: []State{StatePending, StateApproved, StateExecuting}, Limit: 1})
-		if err != nil {
+		if err := noOpenRequestTx(ctx, tx, actor, role.ID, actor); err != nil {
 			return err
-		}
-		if len(open) > 0 {
-			return openRequestError(open[0], actor)
 		}
 		if err := tx.InsertRequest(ctx, &req); err != nil {
 			return stale(fmt.Errorf("insert break-glass request: %w", err))

@@ -145,13 +145,8 @@ func (s *Service) submit(ctx context.Context, r *Request, rules Rules) (*Request
 	role := Role{ID: r.RoleID, Name: r.RoleName}
 	err := s.update(ctx, func(ctx context.Context, tx Tx) error {
 		req := *r
-		open, err := tx.FindRequests(ctx, RequestFilter{SubjectID: req.SubjectID, RoleID: req.RoleID,
-			States: []State{StatePending, StateApproved, StateExecuting}, Limit: 1})
-		if err != nil {
+		if err := noOpenRequestTx(ctx, tx, req.SubjectID, req.RoleID, req.RequesterID); err != nil {
 			return err
-		}
-		if len(open) > 0 {
-			return openRequestError(open[0], req.RequesterID)
 		}
 		if !rules.AutoApprove {
 			deciders, err := s.decidersTx(ctx, tx, &req)
@@ -187,6 +182,7 @@ func (s *Service) submit(ctx context.Context, r *Request, rules Rules) (*Request
 		}
 		event := EventCreated
 		if rules.AutoApprove {
+			var err error
 			if event, err = s.approveTx(ctx, tx, &req, SystemActor, "", map[string]any{"auto_approve": true}); err != nil {
 				return err
 			}
@@ -207,6 +203,23 @@ func (s *Service) submit(ctx context.Context, r *Request, rules Rules) (*Request
 }
 
 // openRequestError names the open request that blocks a new one.
+// openStates are the states of a request that is still open: one per
+// person and role at a time.
+var openStates = []State{StatePending, StateApproved, StateExecuting}
+
+// noOpenRequestTx refuses (openRequestError) when subjectID has an open
+// request for roleID.
+func noOpenRequestTx(ctx context.Context, tx Tx, subjectID, roleID, requesterID string) error {
+	open, err := tx.FindRequests(ctx, RequestFilter{SubjectID: subjectID, RoleID: roleID, States: openStates, Limit: 1})
+	if err != nil {
+		return err
+	}
+	if len(open) > 0 {
+		return openRequestError(open[0], requesterID)
+	}
+	return nil
+}
+
 func openRequestError(o *Request, requesterID string) error {
 	status := "is still waiting for a decision"
 	if o.State != StatePending {

@@ -257,6 +257,24 @@ func (s *Service) optionalEmail(ctx context.Context, slackID string) string {
 	return email
 }
 
+// withdrawTx cancels the pending request r for reason on actor's behalf
+// (SystemActor when no person did it): audited as a cancellation, and the
+// people concerned told.
+func (s *Service) withdrawTx(ctx context.Context, tx Tx, r *Request, actor, actorEmail, reason string) error {
+	if err := r.moveTo(StateCancelled); err != nil {
+		return err
+	}
+	now := s.Now()
+	r.DecidedBy, r.DecidedAt, r.UpdatedAt, r.DecisionReason = actor, now, now, reason
+	if err := tx.UpdateRequest(ctx, r); err != nil {
+		return stale(err)
+	}
+	if err := s.auditRequest(ctx, tx, r, actor, actorEmail, ActionRequestCancelled, map[string]any{"reason": reason}); err != nil {
+		return err
+	}
+	return s.enqueueNotify(ctx, tx, r.ID, notifyPayload{Type: EventCancelled, Actor: actor})
+}
+
 func requestLookup(id int64, err error) error {
 	if ErrorCode(err) == ENOTFOUND {
 		return Errorf(ENOTFOUND, "There is no request #%d.", id)

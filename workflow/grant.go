@@ -511,20 +511,8 @@ func (g *Grants) cancelExtensionsTx(ctx context.Context, tx Tx, grant *Request) 
 	if err != nil {
 		return err
 	}
-	now := s.Now()
 	for _, e := range exts {
-		if err := e.moveTo(StateCancelled); err != nil {
-			return err
-		}
-		e.DecidedBy, e.DecidedAt, e.UpdatedAt = SystemActor, now, now
-		e.DecisionReason = fmt.Sprintf("%s ended before the extension was decided", grant.Ref())
-		if err := tx.UpdateRequest(ctx, e); err != nil {
-			return stale(err)
-		}
-		if err := s.auditRequest(ctx, tx, e, SystemActor, "", ActionRequestCancelled, map[string]any{"reason": e.DecisionReason}); err != nil {
-			return err
-		}
-		if err := s.enqueueNotify(ctx, tx, e.ID, notifyPayload{Type: EventCancelled, Actor: SystemActor}); err != nil {
+		if err := s.withdrawTx(ctx, tx, e, SystemActor, "", fmt.Sprintf("%s ended before the extension was decided", grant.Ref())); err != nil {
 			return err
 		}
 	}

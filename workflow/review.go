@@ -590,8 +590,7 @@ func (v *Reviews) queueRemovalTx(ctx context.Context, tx Tx, rev *Review, it *Re
 		return 0, err
 	}
 	role := Role{ID: rev.RoleID, Name: rev.RoleName}
-	open, err := tx.FindRequests(ctx, RequestFilter{SubjectID: subjectID, RoleID: rev.RoleID,
-		States: []State{StatePending, StateApproved, StateExecuting}})
+	open, err := tx.FindRequests(ctx, RequestFilter{SubjectID: subjectID, RoleID: rev.RoleID, States: openStates})
 	if err != nil {
 		return 0, err
 	}
@@ -601,18 +600,7 @@ func (v *Reviews) queueRemovalTx(ctx context.Context, tx Tx, rev *Review, it *Re
 		case o.Kind == KindRemove && o.State != StatePending:
 			return o.ID, nil // already being removed
 		case o.State == StatePending:
-			if err := o.moveTo(StateCancelled); err != nil {
-				return 0, err
-			}
-			o.DecidedBy, o.DecidedAt, o.UpdatedAt = actor, now, now
-			o.DecisionReason = fmt.Sprintf("the member is being removed by access review #%d", rev.ID)
-			if err := tx.UpdateRequest(ctx, o); err != nil {
-				return 0, stale(err)
-			}
-			if err := s.auditRequest(ctx, tx, o, actor, actorEmail, ActionRequestCancelled, map[string]any{"reason": o.DecisionReason}); err != nil {
-				return 0, err
-			}
-			if err := s.enqueueNotify(ctx, tx, o.ID, notifyPayload{Type: EventCancelled, Actor: actor}); err != nil {
+			if err := s.withdrawTx(ctx, tx, o, actor, actorEmail, fmt.Sprintf("the member is being removed by access review #%d", rev.ID)); err != nil {
 				return 0, err
 			}
 		default:
