@@ -356,9 +356,17 @@ func TestTwoApprovalsNeeded(t *testing.T) {
 func TestNotifyRetryDoesNotDMTwice(t *testing.T) {
 	h := newHarness(t)
 	// The first DM to an owner is rate limited: the notification is retried
-	// (Retry-After 0 and RetryBase 1ms here), and nobody gets two copies.
+	// after Slack's Retry-After (a second, its least), and nobody gets two
+	// copies.
 	h.slack.RateLimitNext("chat.postMessage", 2, 0)
 	r := h.request(alice, "Engineering", "please", "1h")
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		if refs, _ := h.svc.Messages(context.Background(), r.ID); len(refs) == 4 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+		h.settle()
+	}
 	for _, ch := range []string{slacktest.DMChannel(bob), slacktest.DMChannel(carol), channel, slacktest.DMChannel(alice)} {
 		if n := len(h.slack.Messages(ch)); n != 1 {
 			t.Errorf("%s has %d messages", ch, n)

@@ -446,6 +446,7 @@ func TestRetriedOwnerDMsReachEachOwnerOnce(t *testing.T) {
 	if err := h.bot.Notify(ctx, ev); !workflow.IsTemporary(err) {
 		t.Fatalf("first attempt: %v", err)
 	}
+	time.Sleep(1100 * time.Millisecond) // Slack's Retry-After: a second at least
 	if err := h.bot.Notify(ctx, ev); err != nil {
 		t.Fatalf("retry: %v", err)
 	}

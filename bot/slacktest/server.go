@@ -245,7 +245,8 @@ func (s *Server) FailNext(method string, n int, errCode string) {
 }
 
 // RateLimitNext makes the next n calls of method answer HTTP 429 with
-// Retry-After, as Slack does when an app goes over a method's limit.
+// Retry-After (whole seconds, one at least, as Slack sends it), as Slack
+// does when an app goes over a method's limit.
 func (s *Server) RateLimitNext(method string, n int, retryAfter time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -578,8 +579,7 @@ func (s *Server) takeFault(method string) (apiResult, bool) {
 	}
 	f.n--
 	if f.rateLimit {
-		return apiResult{status: http.StatusTooManyRequests, retryAfter: f.retryAfter,
-			body: map[string]any{"ok": false, "error": "ratelimited"}}, true
+		return rateLimited(f.retryAfter), true
 	}
 	return fail(f.errCode), true
 }

@@ -170,6 +170,11 @@ func TestFaults(t *testing.T) {
 	if !errors.As(err, &rl) || rl.RetryAfter != 3*time.Second {
 		t.Errorf("rate limit: %#v", err)
 	}
+	// Slack's Retry-After is a whole second at least, whatever was asked.
+	s.RateLimitNext("chat.postMessage", 1, 0)
+	if _, _, err := api.PostMessageContext(ctx, "C1", slack.MsgOptionText("x", false)); !errors.As(err, &rl) || rl.RetryAfter != time.Second {
+		t.Errorf("rate limit without a wait: %#v", err)
+	}
 	if _, _, err := api.PostMessageContext(ctx, "C1", slack.MsgOptionText("x", false)); err != nil {
 		t.Errorf("after faults: %v", err)
 	}
