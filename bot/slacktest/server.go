@@ -784,6 +784,9 @@ func (s *Server) postEphemeral(p map[string]string) apiResult {
 	if bad != "" {
 		return fail(bad)
 	}
+	if p["text"] == "" && len(blocks) == 0 {
+		return fail("no_text")
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e := Ephemeral{Channel: p["channel"], User: p["user"], Text: p["text"], Blocks: blocks, TS: s.nextTSLocked(), Posted: time.Now()}
