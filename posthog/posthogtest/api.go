@@ -544,7 +544,7 @@ func (s *Server) updateOrganization(c *reqCtx) response {
 	}
 	// Validate everything on a copy before changing anything.
 	probe := *c.org
-	if _, ok := data["name"]; ok {
+	if _, ok := data["name"]; ok || c.r.Method == http.MethodPut { // PUT is a full update: name is required
 		name, _, res := charField(data, "name", charSpec{required: true, maxLen: 64})
 		if res != nil {
 			return *res

@@ -343,6 +343,8 @@ func TestDeleteRoleCascades(t *testing.T) {
 	if got := r.do("PATCH", r.org(""), map[string]any{"default_role_id": role.ID}); got.status != 200 || got.json(t)["default_role_id"] != role.ID {
 		t.Fatalf("default role: %d %s", got.status, got.body)
 	}
+	// PUT is a full update, as in Django REST framework: name is required.
+	wantError(t, r.do("PUT", r.org(""), map[string]any{"default_role_id": role.ID}), 400, "validation_error", "required", posthogtest.DetailRequired, "name")
 	if got := r.do("GET", r.org("roles/"+role.ID), nil); got.json(t)["is_default"] != true {
 		t.Errorf("is_default: %s", got.body)
 	}
