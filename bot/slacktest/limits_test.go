@@ -237,3 +237,49 @@ func TestSocketFrameLimit(t *testing.T) {
 		t.Error("the connection stayed open")
 	}
 }
+
+// TestSocketAckDeadline: an envelope acked after 3 seconds is refused as
+// Slack refuses it (the person saw an error; the late payload is dropped),
+// and one acked in time is delivered.
+func TestSocketAckDeadline(t *testing.T) {
+	s := NewServer()
+	defer s.Close()
+	api := client(s)
+	slack.OptionAppLevelToken("xapp-1")(api)
+	_, url, err := api.StartSocketModeContext(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, _, err := websocket.DefaultDialer.Dial(url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var hello map[string]any
+	if err := conn.ReadJSON(&hello); err != nil {
+		t.Fatal(err)
+	}
+	delays := make(chan time.Duration, 2)
+	delays <- AckDeadline + 200*time.Millisecond
+	delays <- 0
+	go func() {
+		for {
+			var env struct {
+				EnvelopeID string `json:"envelope_id"`
+			}
+			if conn.ReadJSON(&env) != nil {
+				return
+			}
+			time.Sleep(<-delays)
+			_ = conn.WriteJSON(map[string]any{"envelope_id": env.EnvelopeID, "payload": map[string]string{"text": "hi"}})
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := s.PushEnvelope(ctx, "slash_commands", map[string]string{"command": "/access"}); !errors.Is(err, ErrAckTimeout) {
+		t.Fatalf("late ack: %v, want ErrAckTimeout", err)
+	}
+	if ack, err := s.PushEnvelope(ctx, "slash_commands", map[string]string{"command": "/access"}); err != nil || !strings.Contains(string(ack.Payload), "hi") {
+		t.Fatalf("ack in time: %+v, %v", ack, err)
+	}
+}

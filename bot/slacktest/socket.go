@@ -199,13 +199,26 @@ func (s *Server) PushEnvelope(ctx context.Context, typ string, payload any) (Ack
 	if err := st.write(conn, env); err != nil {
 		return Ack{}, err
 	}
+	deadline := time.NewTimer(AckDeadline)
+	defer deadline.Stop()
 	select {
 	case a := <-ch:
 		return a, nil
+	case <-deadline.C:
+		return Ack{}, ErrAckTimeout
 	case <-ctx.Done():
 		return Ack{}, ctx.Err()
 	}
 }
+
+// AckDeadline is how long Slack waits for an envelope's ack: past it the
+// person sees an error (operation_timeout for a slash command) and a
+// payload in a late ack is thrown away.
+const AckDeadline = 3 * time.Second
+
+// ErrAckTimeout is PushEnvelope's error when the app did not ack within
+// AckDeadline.
+var ErrAckTimeout = errors.New("slacktest: envelope not acknowledged within 3 seconds")
 
 // PushSlashCommand sends a slash command over Socket Mode.
 func (s *Server) PushSlashCommand(ctx context.Context, cmd SlashCommand) (Ack, error) {
