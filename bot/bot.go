@@ -133,6 +133,10 @@ type Config struct {
 	// Dropped, when set, is told about every notification given up for
 	// good, with Slack's error code ("channel_not_found"), for a metric.
 	Dropped func(reason string)
+	// SocketMode says the bot will serve over Socket Mode: Ready is false
+	// until a socket is open, from the start, not only once RunSocketMode
+	// has begun.
+	SocketMode bool
 }
 
 // Bot is the Slack adapter. Its handlers are safe for concurrent use.
@@ -153,7 +157,7 @@ type Bot struct {
 
 	bg tracker
 
-	socketMode atomic.Bool  // RunSocketMode was started
+	socketMode atomic.Bool  // Config.SocketMode, or RunSocketMode was started
 	sockets    atomic.Int64 // open Socket Mode connections
 	replays    replayCache  // signed HTTP bodies seen within replayWindow
 	pace       *pacer       // spaces Web API calls to Slack's tiers
@@ -184,6 +188,7 @@ func New(cfg Config) (*Bot, error) {
 		dropped:   cfg.Dropped,
 		users:     cfg.Users,
 	}
+	b.socketMode.Store(cfg.SocketMode)
 	if b.work <= 0 {
 		b.work = DefaultWorkTimeout
 	}

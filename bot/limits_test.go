@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/accessbot/accessbot/bot"
 	"github.com/accessbot/accessbot/bot/slacktest"
 	"github.com/accessbot/accessbot/bot/views"
 	"github.com/accessbot/accessbot/workflow"
@@ -275,6 +276,16 @@ func TestSocketModeTypeaheadFitsTheFrameLimit(t *testing.T) {
 	}
 	if h.slack.OversizedFrames() != 0 || !bytes.Contains(ack.Payload, []byte(`R\u0026D`)) && !bytes.Contains(ack.Payload, []byte(`R&D`)) {
 		t.Errorf("oversized %d, payload %.200s", h.slack.OversizedFrames(), ack.Payload)
+	}
+}
+
+// TestSocketModeBotIsNotReadyBeforeItsSocket: a bot configured for Socket
+// Mode is not ready before RunSocketMode has even begun (serve's /readyz
+// could answer 200 in that moment).
+func TestSocketModeBotIsNotReadyBeforeItsSocket(t *testing.T) {
+	h := newHarness(t, func(_ *workflow.Config, b *bot.Config) { b.SocketMode = true })
+	if err := h.bot.Ready(context.Background()); err == nil {
+		t.Fatal("ready with no socket")
 	}
 }
 

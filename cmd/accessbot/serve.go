@@ -160,6 +160,7 @@ func newApp(ctx context.Context, cfg config, log zerolog.Logger) (*app, error) {
 		Dropped:          func(reason string) { sm.dropped.WithLabelValues(reason).Inc() },
 		Unpaced:          cfg.slackUnpaced,
 		Users:            users,
+		SocketMode:       cfg.SlackAppToken != "",
 	})
 	if err != nil {
 		return nil, err
