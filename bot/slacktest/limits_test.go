@@ -198,21 +198,8 @@ func TestScopesLikeSlack(t *testing.T) {
 func TestSocketFrameLimit(t *testing.T) {
 	s := NewServer()
 	defer s.Close()
-	api := client(s)
-	slack.OptionAppLevelToken("xapp-1")(api)
-	_, url, err := api.StartSocketModeContext(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, _, err := websocket.DefaultDialer.Dial(url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := openSocket(t, s)
 	defer conn.Close()
-	var hello map[string]any
-	if err := conn.ReadJSON(&hello); err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	go func() {
@@ -244,21 +231,8 @@ func TestSocketFrameLimit(t *testing.T) {
 func TestSocketAckDeadline(t *testing.T) {
 	s := NewServer()
 	defer s.Close()
-	api := client(s)
-	slack.OptionAppLevelToken("xapp-1")(api)
-	_, url, err := api.StartSocketModeContext(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, _, err := websocket.DefaultDialer.Dial(url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := openSocket(t, s)
 	defer conn.Close()
-	var hello map[string]any
-	if err := conn.ReadJSON(&hello); err != nil {
-		t.Fatal(err)
-	}
 	delays := make(chan time.Duration, 2)
 	delays <- AckDeadline + 200*time.Millisecond
 	delays <- 0
@@ -282,4 +256,26 @@ func TestSocketAckDeadline(t *testing.T) {
 	if ack, err := s.PushEnvelope(ctx, "slash_commands", map[string]string{"command": "/access"}); err != nil || !strings.Contains(string(ack.Payload), "hi") {
 		t.Fatalf("ack in time: %+v, %v", ack, err)
 	}
+}
+
+// openSocket opens a Socket Mode connection to s as an app would and reads
+// its hello.
+func openSocket(t *testing.T, s *Server) *websocket.Conn {
+	t.Helper()
+	api := client(s)
+	slack.OptionAppLevelToken("xapp-1")(api)
+	_, url, err := api.StartSocketModeContext(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, _, err := websocket.DefaultDialer.Dial(url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hello map[string]any
+	if err := conn.ReadJSON(&hello); err != nil {
+		conn.Close()
+		t.Fatal(err)
+	}
+	return conn
 }
