@@ -179,6 +179,12 @@ func TestStreamDeliversEverythingInOrderSigned(t *testing.T) {
 		r.waitFor(150)
 		appendEntries(t, db, 10) // new entries follow
 		r.waitFor(160)
+		// The receiver has them; let the sender record its last batch
+		// before stopping it (stopped sooner, it sends that batch again at
+		// its next start, which another test covers).
+		for deadline := time.Now().Add(5 * time.Second); delivered.Load() < 160 && time.Now().Before(deadline); {
+			time.Sleep(5 * time.Millisecond)
+		}
 		stop()
 		r.checkComplete(160)
 		if got := len(r.received()); got != 160 {
