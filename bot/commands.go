@@ -264,6 +264,11 @@ func (b *Bot) revoke(t target, id int64, reason string) commitment {
 			return nil, err
 		}
 		return func(ctx context.Context) {
+			if !r.Active() {
+				b.reply(ctx, t, views.Text(fmt.Sprintf(":hourglass_flowing_sand: %s is still being added in PostHog: %s leaves %s as soon as PostHog has it; the requester will be told.",
+					r.Ref(), views.Mention(r.SubjectID), views.Escape(r.RoleName))))
+				return
+			}
 			if r.Overdue() {
 				b.reply(ctx, t, views.Text(fmt.Sprintf(":arrows_counterclockwise: Retrying the overdue revocation of %s (%s on %s) now; you'll hear when PostHog takes it.",
 					r.Ref(), views.Mention(r.SubjectID), views.Escape(r.RoleName))))

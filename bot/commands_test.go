@@ -201,6 +201,55 @@ func TestRevokeCommand(t *testing.T) {
 	}
 }
 
+// TestRevokeCommandWhileBeingAdded: an owner revokes a grant approved but
+// not yet in PostHog; it is told so, and the grant ends as soon as PostHog
+// has it, with no second command (grant rule 8).
+func TestRevokeCommandWhileBeingAdded(t *testing.T) {
+	h := newHarness(t)
+	r := h.request(alice, "Engineering", "on call", "8h")
+	if res := h.click(bob, h.approverMessage(r, slacktest.DMChannel(bob)), views.ActionApprove); res.status != http.StatusOK {
+		t.Fatalf("approve: %d", res.status)
+	}
+	if err := h.bot.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := h.get(r.ID).State; st != workflow.StateApproved {
+		t.Fatalf("before the revoke the grant is %s, want approved", st)
+	}
+	before := len(h.slack.Ephemerals(bob))
+	h.command(bob, "revoke 1 plans changed")
+	if err := h.bot.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var told string
+	for _, e := range h.slack.Ephemerals(bob)[before:] {
+		told += e.Text
+	}
+	if !strings.Contains(told, "#1 is still being added in PostHog") || !strings.Contains(told, "as soon as PostHog has it") {
+		t.Fatalf("bob was told %q", told)
+	}
+	if _, out := h.reply(bob, "revoke 1"); !strings.Contains(out, "already to be revoked as soon as PostHog has added it") {
+		t.Errorf("second revoke: %s", out)
+	}
+	h.settle()
+	if h.ph.HasMember(h.roles["Engineering"].ID, h.uuids[alice]) {
+		t.Fatal("still a member after a revoke made while being added")
+	}
+	if got := h.get(r.ID); got.State != workflow.StateRevoked || got.DecisionReason != "plans changed" {
+		t.Fatalf("state %s reason %q", got.State, got.DecisionReason)
+	}
+	if n := len(h.ph.CallsMatching("DELETE", "/api/organizations/")); n != 1 {
+		t.Errorf("%d membership deletes, want 1", n)
+	}
+	found := false
+	for _, m := range h.slack.Messages(slacktest.DMChannel(alice)) {
+		found = found || strings.Contains(m.Text, "ended")
+	}
+	if !found {
+		t.Error("alice was not told her access ended")
+	}
+}
+
 func TestAuditExportGoesToTheAdminsDM(t *testing.T) {
 	h := newHarness(t)
 	h.request(alice, "Engineering", "please", "1h")

@@ -29,8 +29,8 @@ import (
 //  6. Revoke now ends the grant through Grants.Revoke (the revocation
 //     rules apply: retried until PostHog agrees), and only then records the
 //     answer, so a crash in between leaves the review open to answer again.
-//     A grant still being added in PostHog cannot be revoked yet: the owner
-//     is asked to try again in a moment.
+//     A grant still being added in PostHog is revoked as soon as the
+//     addition lands (grant rule 8): nobody has to click again.
 
 // Outcomes of a break-glass review.
 const (
@@ -166,7 +166,7 @@ func (g *BreakGlass) Acknowledge(ctx context.Context, id int64, actor string) (*
 
 // RevokeNow ends the grant of break-glass review id now and records the
 // answer (rule 6). Errors: ENOTFOUND, EFORBIDDEN, ECONFLICT (already
-// answered, or the grant is still being added).
+// answered).
 func (g *BreakGlass) RevokeNow(ctx context.Context, id int64, actor string) (*Review, error) {
 	return g.answer(ctx, id, actor, BreakGlassRevoked)
 }
@@ -234,9 +234,6 @@ func (g *BreakGlass) answer(ctx context.Context, id int64, actor, outcome string
 		return nil, err
 	}
 	if outcome == BreakGlassRevoked {
-		if grant.State == StateApproved || grant.State == StateExecuting {
-			return nil, Errorf(ECONFLICT, "%s is still being added in PostHog; click Revoke now again in a moment.", grant.Ref())
-		}
 		// Rule 6: a grant that ended already, or is ending, needs nothing more.
 		if _, err := s.Grants().Revoke(ctx, grant.ID, actor, defaultRevokeNowReason); err != nil && ErrorCode(err) != ECONFLICT {
 			return nil, err

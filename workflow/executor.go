@@ -189,15 +189,20 @@ func (s *Service) execute(ctx context.Context, job *Job) error {
 		}
 		cur.CompletedAt, cur.UpdatedAt = now, now
 		action, event := ActionMembershipRemoved, EventCompleted
+		// A grant revoked while it was being added ends now (grant rule 8).
+		revokeNow := adding && cur.RevokeQueued
 		if adding {
 			cur.MembershipID = membershipID
-			if cur.Duration > 0 {
+			if cur.Duration > 0 && !revokeNow {
 				cur.RevokeAt = now.Add(cur.Duration)
 				details["revoke_at"] = cur.RevokeAt.Format(time.RFC3339)
 				rules := s.policy.RulesFor(Role{ID: cur.RoleID, Name: cur.RoleName})
 				cur.NextWarningAt = nextWarning(cur.RevokeAt, now, rules.ExpiryWarnings)
 			}
 			details["already_member"] = already
+			if revokeNow {
+				details["revocation_queued"] = true
+			}
 			action = ActionMembershipAdded
 		} else {
 			details["already_removed"] = already
@@ -222,6 +227,11 @@ func (s *Service) execute(ctx context.Context, job *Job) error {
 		}
 		if err := tx.FinishJob(ctx, job.ID, job.LeaseToken); err != nil {
 			return err
+		}
+		if revokeNow {
+			if err := s.enqueue(ctx, tx, &Job{Kind: JobRevoke, RequestID: cur.ID}); err != nil {
+				return err
+			}
 		}
 		r = cur
 		return s.enqueueNotify(ctx, tx, cur.ID, notifyPayload{Type: event, Actor: SystemActor})

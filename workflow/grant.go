@@ -37,6 +37,10 @@ import (
 //     shorter than the time left; the next warning's time is stored with the
 //     grant, so a restart neither repeats nor skips one.
 //  7. Pending extensions of a grant that ends are cancelled.
+//  8. A grant revoked while it is still being added (approved or
+//     executing) is marked at once and audited; the transaction that
+//     completes the addition queues its removal, so it ends as soon as
+//     PostHog has it. Nobody has to click again once the addition lands.
 
 const (
 	// revocationRetryCap bounds the wait between two tries of a revocation.
@@ -69,9 +73,10 @@ func activeGrant(ctx context.Context, tx Tx, id int64) (*Request, error) {
 
 // Revoke ends grant id now: an owner or admin asks, the removal of its
 // membership is queued, and the grant becomes revoked once PostHog agrees.
-// On a grant whose revocation is overdue it retries at once.
+// On a grant whose revocation is overdue it retries at once; on one still
+// being added, the removal follows the addition (rule 8).
 // Errors: EINVALID (reason too long), ENOTFOUND, EFORBIDDEN, ECONFLICT (not
-// an active grant, or its revocation is already under way).
+// a grant in force or being added, or its revocation is already under way).
 func (g *Grants) Revoke(ctx context.Context, id int64, actor, reason string) (*Request, error) {
 	s := g.s
 	reason, err := checkReason(reason, "")
@@ -84,7 +89,7 @@ func (g *Grants) Revoke(ctx context.Context, id int64, actor, reason string) (*R
 	actorEmail := s.optionalEmail(ctx, actor)
 	var out *Request
 	err = s.update(ctx, func(ctx context.Context, tx Tx) error {
-		r, err := activeGrant(ctx, tx, id)
+		r, err := revocableGrant(ctx, tx, id)
 		if err != nil {
 			return err
 		}
@@ -96,7 +101,12 @@ func (g *Grants) Revoke(ctx context.Context, id int64, actor, reason string) (*R
 			return Errorf(EFORBIDDEN, "Only the owners of %s (or an admin) can revoke %s.", r.RoleName, r.Ref())
 		}
 		out = r
-		if r.RevokeQueued {
+		switch {
+		case r.State != StateCompleted && r.RevokeQueued:
+			return Errorf(ECONFLICT, "%s is already to be revoked as soon as PostHog has added it.", r.Ref())
+		case r.State != StateCompleted:
+			return g.revokeOnceAddedTx(ctx, tx, r, actor, actorEmail, reason)
+		case r.RevokeQueued:
 			return g.retryNowTx(ctx, tx, r, actor, actorEmail)
 		}
 		return s.queueRevocation(ctx, tx, r, actor, actorEmail, reason, ActionRevokeRequested)
@@ -107,6 +117,31 @@ func (g *Grants) Revoke(ctx context.Context, id int64, actor, reason string) (*R
 	s.nudge()
 	s.log.Info().Int64("request_id", id).Str("role_id", out.RoleID).Str("slack_user", actor).Msg("grant revocation requested")
 	return out, nil
+}
+
+// revocableGrant loads request id and checks it is a grant in force or
+// one still being added (rule 8).
+func revocableGrant(ctx context.Context, tx Tx, id int64) (*Request, error) {
+	r, err := tx.Request(ctx, id)
+	if err != nil {
+		return nil, requestLookup(id, err)
+	}
+	if r.Kind == KindAdd && (r.State == StateApproved || r.State == StateExecuting) {
+		return r, nil
+	}
+	return activeGrant(ctx, tx, id)
+}
+
+// revokeOnceAddedTx marks grant r, still being added, to be revoked by the
+// transaction that completes it (rule 8).
+func (g *Grants) revokeOnceAddedTx(ctx context.Context, tx Tx, r *Request, actor, actorEmail, reason string) error {
+	s := g.s
+	r.RevokeQueued, r.DecisionReason, r.UpdatedAt = true, reason, s.Now()
+	if err := tx.UpdateRequest(ctx, r); err != nil {
+		return stale(err)
+	}
+	return s.auditRequest(ctx, tx, r, actor, actorEmail, ActionRevokeRequested,
+		map[string]any{"reason": reason, "while_adding": true})
 }
 
 // retryNowTx makes an overdue revocation run again at once.

@@ -540,3 +540,146 @@ func TestExpiryWarningsSentOnceEachAcrossARestart(t *testing.T) {
 		}
 	})
 }
+
+// duringAdd runs fn once, while the first membership create is on its way
+// to PostHog: the grant is executing.
+type duringAdd struct {
+	workflow.Directory
+	fn func()
+}
+
+func (d *duringAdd) AddRoleMember(ctx context.Context, roleID, userUUID string) (string, bool, error) {
+	if fn := d.fn; fn != nil {
+		d.fn = nil
+		fn()
+	}
+	return d.Directory.AddRoleMember(ctx, roleID, userUUID)
+}
+
+func withDuringAdd(d *duringAdd) harnessOption {
+	return func(c *workflow.Config) { d.Directory, c.Directory = c.Directory, d }
+}
+
+// Grant rule 8: a grant revoked while it is being added ends as soon as
+// PostHog has it, whoever revokes it and however; nobody clicks twice.
+func TestRevokedWhileBeingAddedEndsOnceAdded(t *testing.T) {
+	cases := []struct {
+		name string
+		// start makes a grant that is executed next; revoke revokes it as an
+		// owner would, while its create is in flight.
+		start  func(h *harness) *workflow.Request
+		revoke func(h *harness, r *workflow.Request) error
+		// addFails makes PostHog refuse the create for good.
+		addFails bool
+	}{
+		{
+			name: "break-glass Revoke now",
+			start: func(h *harness) *workflow.Request {
+				r, err := h.svc.BreakGlass().Use(ctx, workflow.NewRequest{RequesterID: alice, Role: "Marketing", Reason: "prod is down"})
+				if err != nil {
+					h.t.Fatal(err)
+				}
+				return r
+			},
+			revoke: func(h *harness, r *workflow.Request) error {
+				var revs []*workflow.Review
+				if err := h.db.View(ctx, func(ctx context.Context, tx workflow.Tx) (err error) {
+					revs, err = tx.FindReviews(ctx, workflow.ReviewFilter{RequestID: r.ID})
+					return err
+				}); err != nil || len(revs) != 1 {
+					h.t.Fatalf("break-glass review of %s: %v %v", r.Ref(), revs, err)
+				}
+				if _, err := h.svc.BreakGlass().RevokeNow(ctx, revs[0].ID, bob); err != nil {
+					return err
+				}
+				if rev, _, _ := h.svc.BreakGlass().Review(ctx, revs[0].ID); rev.Outcome != workflow.BreakGlassRevoked {
+					h.t.Errorf("review after Revoke now: %+v", rev)
+				}
+				return nil
+			},
+		},
+		{
+			name: "owner revokes an approved grant",
+			start: func(h *harness) *workflow.Request {
+				r := h.mustCreate("Engineering", time.Hour)
+				h.mustApprove(r, bob)
+				return r
+			},
+			revoke: func(h *harness, r *workflow.Request) error {
+				_, err := h.svc.Grants().Revoke(ctx, r.ID, bob, "not needed after all")
+				return err
+			},
+		},
+		{
+			name: "owner revokes, then PostHog refuses the create",
+			start: func(h *harness) *workflow.Request {
+				r := h.mustCreate("Engineering", time.Hour)
+				h.mustApprove(r, bob)
+				return r
+			},
+			revoke: func(h *harness, r *workflow.Request) error {
+				_, err := h.svc.Grants().Revoke(ctx, r.ID, bob, "not needed after all")
+				return err
+			},
+			addFails: true,
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			eachDB(t, func(t *testing.T, db *store.DB) {
+				hook := &duringAdd{}
+				h := newHarness(t, db, withReviewPolicy, withDuringAdd(hook))
+				r := c.start(h)
+				role := h.request(r.ID).RoleName
+				var revokeErr, againErr error
+				hook.fn = func() {
+					if st := h.request(r.ID).State; st != workflow.StateExecuting {
+						t.Errorf("the hook ran with the grant %s", st)
+					}
+					revokeErr = c.revoke(h, r)
+					_, againErr = h.svc.Grants().Revoke(ctx, r.ID, carol, "")
+					if c.addFails {
+						h.ph.FailNext(1, 400)
+					}
+				}
+				h.drain()
+				if revokeErr != nil {
+					t.Fatalf("revoke while being added: %v", revokeErr)
+				}
+				if workflow.ErrorCode(againErr) != workflow.ECONFLICT || !strings.Contains(againErr.Error(), "as soon as PostHog has added it") {
+					t.Fatalf("second revoke while being added: %v", againErr)
+				}
+				got := h.request(r.ID)
+				if h.isMember(role, alice) {
+					t.Fatalf("%s is %s and alice is still in %s", got.Ref(), got.State, role)
+				}
+				wantState, wantDeletes := workflow.StateRevoked, 1
+				if c.addFails {
+					wantState, wantDeletes = workflow.StateFailed, 0
+				}
+				if got.State != wantState || len(h.deletes()) != wantDeletes || h.membershipCreates() != 1 {
+					t.Fatalf("%s: state %s, %d creates, deletes %v; want %s and %d deletes",
+						got.Ref(), got.State, h.membershipCreates(), h.deletes(), wantState, wantDeletes)
+				}
+				if len(h.eventsOf(r.ID, workflow.EventExpiryWarning)) != 0 || !got.NextWarningAt.IsZero() {
+					t.Fatal("a grant revoked while being added was to be warned of its end")
+				}
+				requested := h.auditOf(workflow.ActionRevokeRequested)
+				if len(requested) != 1 || requested[0]["while_adding"] != true {
+					t.Fatalf("revocation_requested entries %v", requested)
+				}
+				if c.addFails {
+					return
+				}
+				if added := h.auditOf(workflow.ActionMembershipAdded); len(added) != 1 || added[0]["revocation_queued"] != true {
+					t.Fatalf("membership_added entries %v", added)
+				}
+				acts := h.auditActions(r.ID)
+				iReq, iAdd, iEnd := slices.Index(acts, workflow.ActionRevokeRequested), slices.Index(acts, workflow.ActionMembershipAdded), slices.Index(acts, workflow.ActionGrantRevoked)
+				if iReq < 0 || iReq > iAdd || iAdd > iEnd {
+					t.Fatalf("audit of %s: %v", got.Ref(), acts)
+				}
+			})
+		})
+	}
+}
