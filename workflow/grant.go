@@ -58,9 +58,18 @@ func (s *Service) Grants() *Grants { return s.grants }
 
 // activeGrant loads request id and checks it is a grant in force.
 func activeGrant(ctx context.Context, tx Tx, id int64) (*Request, error) {
+	return loadGrant(ctx, tx, id, false)
+}
+
+// loadGrant loads request id and checks it is a grant in force or, when
+// adding is true, one still being added (rule 8).
+func loadGrant(ctx context.Context, tx Tx, id int64, adding bool) (*Request, error) {
 	r, err := tx.Request(ctx, id)
 	if err != nil {
 		return nil, requestLookup(id, err)
+	}
+	if adding && r.Kind == KindAdd && (r.State == StateApproved || r.State == StateExecuting) {
+		return r, nil
 	}
 	if r.Kind != KindAdd {
 		return nil, Errorf(ECONFLICT, "%s is not a grant: it asks %s.", r.Ref(), kindVerb(r.Kind))
@@ -89,7 +98,7 @@ func (g *Grants) Revoke(ctx context.Context, id int64, actor, reason string) (*R
 	actorEmail := s.optionalEmail(ctx, actor)
 	var out *Request
 	err = s.update(ctx, func(ctx context.Context, tx Tx) error {
-		r, err := revocableGrant(ctx, tx, id)
+		r, err := loadGrant(ctx, tx, id, true)
 		if err != nil {
 			return err
 		}
@@ -117,19 +126,6 @@ func (g *Grants) Revoke(ctx context.Context, id int64, actor, reason string) (*R
 	s.nudge()
 	s.log.Info().Int64("request_id", id).Str("role_id", out.RoleID).Str("slack_user", actor).Msg("grant revocation requested")
 	return out, nil
-}
-
-// revocableGrant loads request id and checks it is a grant in force or
-// one still being added (rule 8).
-func revocableGrant(ctx context.Context, tx Tx, id int64) (*Request, error) {
-	r, err := tx.Request(ctx, id)
-	if err != nil {
-		return nil, requestLookup(id, err)
-	}
-	if r.Kind == KindAdd && (r.State == StateApproved || r.State == StateExecuting) {
-		return r, nil
-	}
-	return activeGrant(ctx, tx, id)
 }
 
 // revokeOnceAddedTx marks grant r, still being added, to be revoked by the
