@@ -12,6 +12,7 @@ import (
 
 	"github.com/accessbot/accessbot/bot/slacktest"
 	"github.com/accessbot/accessbot/bot/views"
+	"github.com/accessbot/accessbot/posthog"
 	"github.com/accessbot/accessbot/workflow"
 )
 
@@ -676,5 +677,84 @@ func TestURLVerification(t *testing.T) {
 	res = h.post("/slack/events", string(h.slack.EventCallback(map[string]any{"type": "reaction_added", "user": alice})))
 	if res.status != http.StatusOK {
 		t.Errorf("other event: %d", res.status)
+	}
+}
+
+// TestRequestModalOpensWhateverTheRoleList: Slack refuses a static select
+// without options, or whose initial option is not among them; the modal
+// opens anyway, its picker loading by typeahead or offering the role asked
+// for.
+func TestRequestModalOpensWhateverTheRoleList(t *testing.T) {
+	cases := []struct {
+		name    string
+		prepare func(h *harness) string // returns the command text
+		picker  string                  // the role picker's element type
+		initial string                  // its initial option's text, if any
+	}{
+		{
+			name: "an organization without roles",
+			prepare: func(h *harness) string {
+				phc, err := posthog.NewClient(h.ph.URL(), h.ph.APIKey(), h.ph.OrganizationID(), posthog.WithRateLimit(0, 0))
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, r := range h.ph.Roles() {
+					if err := phc.Roles.Delete(context.Background(), r.ID); err != nil {
+						t.Fatal(err)
+					}
+				}
+				return "request"
+			},
+			picker: "external_select",
+		},
+		{
+			name: "a role created after the role list was cached",
+			prepare: func(h *harness) string {
+				h.openModal(alice, "request") // caches the role list
+				h.ph.AddRole("Brand New")
+				return "request Brand New"
+			},
+			picker:  "static_select",
+			initial: "Brand New",
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t)
+			text := c.prepare(h)
+			before := len(h.slack.Ephemerals(alice))
+			v := h.openModal(alice, text)
+			for _, e := range h.slack.Ephemerals(alice)[before:] {
+				t.Errorf("alice was told: %s", e.Text)
+			}
+			var view struct {
+				Blocks []struct {
+					BlockID string `json:"block_id"`
+					Element struct {
+						Type          string `json:"type"`
+						InitialOption *struct {
+							Text struct{ Text string } `json:"text"`
+						} `json:"initial_option"`
+					} `json:"element"`
+				} `json:"blocks"`
+			}
+			if err := json.Unmarshal(v.JSON, &view); err != nil {
+				t.Fatal(err)
+			}
+			for _, b := range view.Blocks {
+				if b.BlockID != views.BlockRole {
+					continue
+				}
+				initial := ""
+				if b.Element.InitialOption != nil {
+					initial = b.Element.InitialOption.Text.Text
+				}
+				if b.Element.Type != c.picker || initial != c.initial {
+					t.Fatalf("role picker %s with %q, want %s with %q", b.Element.Type, initial, c.picker, c.initial)
+				}
+				return
+			}
+			t.Fatalf("no role picker in %s", v.JSON)
+		})
 	}
 }

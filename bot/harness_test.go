@@ -296,9 +296,21 @@ func (h *harness) openModal(user, text string) slacktest.View {
 }
 
 // submit submits a modal and returns the bot's answer.
+//
+// Slack applies the answer to the modal: one it would refuse (errors
+// beside a block that is not an input, a view over its limits) fails the
+// test. A modal closed already (a second submission) is not checked.
 func (h *harness) submit(user string, v slacktest.View, values map[string]string) response {
 	h.t.Helper()
-	return h.interact(h.slack.ViewSubmission(user, v, values))
+	res := h.interact(h.slack.ViewSubmission(user, v, values))
+	if res.status == http.StatusOK {
+		if cur, open := h.slack.View(v.ID); open && !cur.Closed {
+			if _, err := h.slack.AnswerSubmission(v.ID, res.body); err != nil {
+				h.t.Errorf("Slack would refuse the answer to %s's submission: %v", user, err)
+			}
+		}
+	}
+	return res
 }
 
 // request has user ask for role through the modal and returns the stored request.

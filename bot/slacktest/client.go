@@ -75,6 +75,14 @@ func (s *Server) AnswerSubmission(viewID string, ack []byte) (View, error) {
 	case "", "clear":
 		v.Closed, v.Errors = true, nil
 	case "errors":
+		// Slack shows each error beside the input block it names, and
+		// refuses an answer naming anything else.
+		inputs := inputBlockIDs(v.JSON)
+		for id := range body.Errors {
+			if !inputs[id] {
+				return *v, fmt.Errorf("slacktest: submission answer: errors names %q, not an input block of the view", id)
+			}
+		}
 		v.Errors = maps.Clone(body.Errors)
 	case "update", "push":
 		head, raw, bad := parseView(string(body.View))
@@ -90,6 +98,24 @@ func (s *Server) AnswerSubmission(viewID string, ack []byte) (View, error) {
 		return *v, fmt.Errorf("slacktest: unknown response_action %q", body.ResponseAction)
 	}
 	return *v, nil
+}
+
+// inputBlockIDs returns the block_id of every input block of a view.
+func inputBlockIDs(view json.RawMessage) map[string]bool {
+	var v struct {
+		Blocks []struct {
+			Type    string `json:"type"`
+			BlockID string `json:"block_id"`
+		} `json:"blocks"`
+	}
+	_ = json.Unmarshal(view, &v)
+	ids := map[string]bool{}
+	for _, b := range v.Blocks {
+		if b.Type == "input" {
+			ids[b.BlockID] = true
+		}
+	}
+	return ids
 }
 
 // CloseView is the person closing modal viewID (its close button or Esc).

@@ -35,7 +35,7 @@ func TestAnswerSubmission(t *testing.T) {
 	defer s.Close()
 	api := client(s)
 	modal := slack.ModalViewRequest{Type: slack.VTModal, Title: &slack.TextBlockObject{Type: "plain_text", Text: "Ask"},
-		CallbackID: "cb", Blocks: slack.Blocks{BlockSet: []slack.Block{slack.NewInputBlock("reason",
+		Submit: &slack.TextBlockObject{Type: "plain_text", Text: "Send"}, CallbackID: "cb", Blocks: slack.Blocks{BlockSet: []slack.Block{slack.NewInputBlock("reason",
 			slack.NewTextBlockObject("plain_text", "Why?", false, false), nil,
 			slack.NewPlainTextInputBlockElement(nil, "reason_input"))}}}
 	resp, err := api.OpenViewContext(context.Background(), s.NewTrigger("U1"), modal)
@@ -44,6 +44,9 @@ func TestAnswerSubmission(t *testing.T) {
 	}
 	id := resp.View.ID
 
+	if _, err := s.AnswerSubmission(id, []byte(`{"response_action":"errors","errors":{"reason_input":"Please give a reason."}}`)); err == nil {
+		t.Error("errors naming an action id, not an input block, were accepted")
+	}
 	v, err := s.AnswerSubmission(id, []byte(`{"response_action":"errors","errors":{"reason":"Please give a reason."}}`))
 	if err != nil || v.Closed || v.Errors["reason"] != "Please give a reason." {
 		t.Fatalf("errors answer: %+v %v", v, err)
@@ -55,14 +58,14 @@ func TestAnswerSubmission(t *testing.T) {
 	if v, _ = s.View(id); v.Errors != nil || v.Updates != 1 {
 		t.Errorf("after views.update: %+v", v)
 	}
-	pushed, err := s.AnswerSubmission(id, []byte(`{"response_action":"push","view":{"type":"modal","callback_id":"next","blocks":[]}}`))
+	pushed, err := s.AnswerSubmission(id, []byte(`{"response_action":"push","view":{"type":"modal","title":{"type":"plain_text","text":"Next"},"callback_id":"next","blocks":[]}}`))
 	if err != nil || pushed.ID == id || pushed.CallbackID != "next" || pushed.User != "U1" {
 		t.Fatalf("push: %+v %v", pushed, err)
 	}
 	if last, _ := s.LastModal("U1"); last.ID != pushed.ID {
 		t.Errorf("the pushed view is not on top: %+v", last)
 	}
-	updated, err := s.AnswerSubmission(pushed.ID, []byte(`{"response_action":"update","view":{"type":"modal","callback_id":"third","blocks":[]}}`))
+	updated, err := s.AnswerSubmission(pushed.ID, []byte(`{"response_action":"update","view":{"type":"modal","title":{"type":"plain_text","text":"Third"},"callback_id":"third","blocks":[]}}`))
 	if err != nil || updated.ID != pushed.ID || updated.CallbackID != "third" {
 		t.Fatalf("update: %+v %v", updated, err)
 	}

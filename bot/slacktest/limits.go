@@ -240,6 +240,7 @@ func (s *Server) tokenError(method, token string) string {
 // Block Kit's limits on one block; Slack refuses a block over one with
 // invalid_blocks.
 const (
+	maxBlockID         = 255 // a block's block_id, an element's action_id
 	maxSectionText     = 3000
 	maxSectionFields   = 10
 	maxFieldText       = 2000
@@ -252,7 +253,44 @@ const (
 	maxConfirmTitle    = 100 // a confirmation dialog's title
 	maxConfirmText     = 300
 	maxConfirmButton   = 30 // its confirm and deny buttons
+	maxButtonValue     = 2000
+	maxInputLabel      = 2000 // an input block's label, and its hint
+	maxPlaceholder     = 150
+	maxTextInputLength = 3000 // a plain_text_input's max_length
+	maxSelectOptions   = 100  // a static select's options (at least 1)
+	maxChoiceOptions   = 10   // checkboxes' and radio buttons' options (at least 1)
+	maxOverflowOptions = 5    // an overflow menu's options (at least 1)
 )
+
+// The limits of a view object (views.open, views.update, views.publish and
+// a view_submission's update or push); Slack refuses a view over one with
+// invalid_arguments.
+const (
+	maxViewTitle    = 24 // a modal's title, and its submit and close buttons
+	maxViewMetadata = 3000
+	maxCallbackID   = 255
+)
+
+// viewOverLimit reports whether view v (its blocks checked apart) breaks a
+// view object's rules: a modal needs a plain_text title, and a submit
+// button when it has an input block.
+func viewOverLimit(v map[string]any, blocks []map[string]any) bool {
+	meta, _ := v["private_metadata"].(string)
+	cb, _ := v["callback_id"].(string)
+	if utf8.RuneCountInString(meta) > maxViewMetadata || utf8.RuneCountInString(cb) > maxCallbackID {
+		return true
+	}
+	if v["type"] != "modal" {
+		return false
+	}
+	title, _ := v["title"].(map[string]any)
+	if title["type"] != "plain_text" || textLen(title) == 0 || textLen(title) > maxViewTitle ||
+		textLen(v["submit"]) > maxViewTitle || textLen(v["close"]) > maxViewTitle {
+		return true
+	}
+	hasInput := slices.ContainsFunc(blocks, func(b map[string]any) bool { return b["type"] == "input" })
+	return hasInput && textLen(v["submit"]) == 0
+}
 
 // blockOverLimit reports whether block b breaks one of Block Kit's limits
 // on text length and element count.
@@ -272,7 +310,8 @@ func blockOverLimit(b map[string]any) bool {
 	case "header":
 		return textLen(b["text"]) > maxHeaderText
 	case "input":
-		return elementOverLimit(b["element"])
+		return textLen(b["label"]) == 0 || textLen(b["label"]) > maxInputLabel || textLen(b["hint"]) > maxInputLabel ||
+			elementOverLimit(b["element"])
 	case "context":
 		els, _ := b["elements"].([]any)
 		return len(els) > maxContextElements
@@ -285,15 +324,68 @@ func blockOverLimit(b map[string]any) bool {
 
 func elementOverLimit(e any) bool {
 	el, _ := e.(map[string]any)
-	if el["type"] == "button" && textLen(el["text"]) > maxButtonText {
+	if el == nil {
+		return false
+	}
+	actionID, _ := el["action_id"].(string)
+	value, _ := el["value"].(string)
+	if utf8.RuneCountInString(actionID) > maxBlockID || textLen(el["placeholder"]) > maxPlaceholder {
 		return true
+	}
+	if el["type"] == "button" && (textLen(el["text"]) > maxButtonText || utf8.RuneCountInString(value) > maxButtonValue) {
+		return true
+	}
+	if el["type"] == "plain_text_input" {
+		if n, ok := el["max_length"].(float64); ok && (n < 1 || n > maxTextInputLength) {
+			return true
+		}
 	}
 	if c, ok := el["confirm"].(map[string]any); ok && (textLen(c["title"]) > maxConfirmTitle || textLen(c["text"]) > maxConfirmText ||
 		textLen(c["confirm"]) > maxConfirmButton || textLen(c["deny"]) > maxConfirmButton) {
 		return true
 	}
 	opts, _ := el["options"].([]any)
-	return slices.ContainsFunc(opts, optionOverLimit)
+	if slices.ContainsFunc(opts, optionOverLimit) {
+		return true
+	}
+	// How many options an element takes, and that its initial options are
+	// among them (Slack refuses an initial_option it was not offered).
+	most := 0
+	switch el["type"] {
+	case "static_select", "multi_static_select":
+		if _, grouped := el["option_groups"]; grouped {
+			return false
+		}
+		most = maxSelectOptions
+	case "checkboxes", "radio_buttons":
+		most = maxChoiceOptions
+	case "overflow":
+		most = maxOverflowOptions
+	default:
+		return false
+	}
+	if len(opts) < 1 || len(opts) > most {
+		return true
+	}
+	initial, _ := el["initial_options"].([]any)
+	if o, ok := el["initial_option"]; ok {
+		initial = append(initial, o)
+	}
+	for _, in := range initial {
+		if !slices.ContainsFunc(opts, func(o any) bool { return sameOption(o, in) }) {
+			return true
+		}
+	}
+	return false
+}
+
+// sameOption reports whether options a and b have the same value and text.
+func sameOption(a, b any) bool {
+	x, _ := a.(map[string]any)
+	y, _ := b.(map[string]any)
+	xt, _ := x["text"].(map[string]any)
+	yt, _ := y["text"].(map[string]any)
+	return x["value"] == y["value"] && xt["text"] == yt["text"]
 }
 
 // optionOverLimit reports whether a select, checkbox or radio option is

@@ -27,6 +27,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // Identifiers of the fake workspace and app.
@@ -668,8 +669,8 @@ func checkBlocks(raw string, maxBlocks int) (json.RawMessage, string) {
 		if _, typed := b["type"].(string); !typed || blockOverLimit(b) {
 			return nil, "invalid_blocks"
 		}
-		if id, _ := b["block_id"].(string); id != "" {
-			if ids[id] {
+		if id, has := b["block_id"].(string); has {
+			if ids[id] || id == "" || utf8.RuneCountInString(id) > maxBlockID {
 				return nil, "invalid_blocks"
 			}
 			ids[id] = true
@@ -807,11 +808,17 @@ func parseView(raw string) (viewHead, json.RawMessage, string) {
 	if raw == "" {
 		return v, nil, "invalid_arguments"
 	}
-	if err := json.Unmarshal([]byte(raw), &v); err != nil {
+	var whole map[string]any
+	if json.Unmarshal([]byte(raw), &v) != nil || json.Unmarshal([]byte(raw), &whole) != nil {
 		return v, nil, "invalid_arguments"
 	}
 	if _, bad := checkBlocks(mustJSON(v.Blocks), maxViewBlocks); bad != "" {
 		return v, nil, bad
+	}
+	var blocks []map[string]any
+	_ = json.Unmarshal([]byte(mustJSON(v.Blocks)), &blocks)
+	if viewOverLimit(whole, blocks) {
+		return v, nil, "invalid_arguments"
 	}
 	return v, readable(raw), ""
 }

@@ -93,7 +93,7 @@ func TestViews(t *testing.T) {
 	api := client(s)
 	ctx := context.Background()
 	modal := slack.ModalViewRequest{Type: slack.VTModal, Title: slack.NewTextBlockObject("plain_text", "T", false, false),
-		CallbackID: "cb", PrivateMetadata: "meta",
+		Submit: slack.NewTextBlockObject("plain_text", "Go", false, false), CallbackID: "cb", PrivateMetadata: "meta",
 		Blocks: slack.Blocks{BlockSet: []slack.Block{slack.NewInputBlock("b", slack.NewTextBlockObject("plain_text", "L", false, false), nil,
 			slack.NewPlainTextInputBlockElement(nil, "a"))}}}
 	if _, err := api.OpenViewContext(ctx, "not-issued", modal); err == nil || err.Error() != "invalid_trigger_id" {

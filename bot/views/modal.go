@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -97,16 +98,27 @@ func RequestModal(in RequestModalInput) slack.ModalViewRequest {
 		blocks = append(blocks, contextBlock(":information_source: "+in.Notice))
 	}
 
+	// Slack refuses a static select without options, with more than
+	// MaxStaticOptions, or whose initial option is not among them: the
+	// picker loads its options by typeahead then.
+	var opts []*slack.OptionBlockObject
+	for _, r := range in.Roles {
+		opts = append(opts, RoleOption(r))
+	}
+	if in.Role != nil {
+		chosen := RoleOption(*in.Role)
+		if !slices.ContainsFunc(opts, func(o *slack.OptionBlockObject) bool {
+			return o.Value == chosen.Value && o.Text.Text == chosen.Text.Text
+		}) {
+			opts = append(opts, chosen)
+		}
+	}
 	var picker *slack.SelectBlockElement
-	if in.External || len(in.Roles) > MaxStaticOptions {
+	if in.External || len(opts) == 0 || len(opts) > MaxStaticOptions {
 		picker = slack.NewOptionsSelectBlockElement(slack.OptTypeExternal, plain("Type to search roles"), ActionRoleSelect)
 		zero := 0
 		picker.MinQueryLength = &zero
 	} else {
-		opts := make([]*slack.OptionBlockObject, 0, len(in.Roles))
-		for _, r := range in.Roles {
-			opts = append(opts, RoleOption(r))
-		}
 		picker = slack.NewOptionsSelectBlockElement(slack.OptTypeStatic, plain("Pick a role"), ActionRoleSelect, opts...)
 	}
 	if in.Role != nil {
