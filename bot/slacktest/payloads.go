@@ -127,7 +127,7 @@ func (s *Server) newResponseURL(channel, user string) string {
 	id := s.nextIDLocked("")
 	sum := sha256.Sum256([]byte(user + "/" + channel + "/" + id))
 	u := fmt.Sprintf("%s/response/%s/%s/%s", s.ts.URL, TeamID, id, hex.EncodeToString(sum[:12]))
-	s.responses[u] = responseURL{channel: channel, user: user}
+	s.responses[u] = &responseURL{channel: channel, user: user, issued: time.Now()}
 	return u
 }
 

@@ -42,6 +42,14 @@ const (
 // DefaultTriggerTTL is how long a trigger_id stays valid, as in Slack.
 const DefaultTriggerTTL = 3 * time.Second
 
+// A response_url takes at most ResponseURLUses posts within
+// DefaultResponseURLTTL of being issued, as in Slack; past either it
+// answers 404 with used_url or expired_url.
+const (
+	ResponseURLUses       = 5
+	DefaultResponseURLTTL = 30 * time.Minute
+)
+
 // Call is one request the server received.
 type Call struct {
 	// Method is the Web API method ("chat.postMessage"), "response_url" for
@@ -147,6 +155,8 @@ type trigger struct {
 
 type responseURL struct {
 	channel, user string
+	issued        time.Time
+	uses          int
 }
 
 // Server is the fake Slack.
@@ -167,7 +177,8 @@ type Server struct {
 	latency     map[string]time.Duration
 	triggers    map[string]trigger
 	triggerTTL  time.Duration
-	responses   map[string]responseURL
+	responseTTL time.Duration
+	responses   map[string]*responseURL
 	seq         int64
 	clock       time.Time // base for message timestamps
 	callWaiters []chan struct{}
@@ -183,16 +194,17 @@ type Server struct {
 // NewServer starts a fake Slack on a local port. Close it when done.
 func NewServer() *Server {
 	s := &Server{
-		users:      map[string]User{},
-		views:      map[string]*View{},
-		homes:      map[string]string{},
-		files:      map[string]*File{},
-		faults:     map[string]*fault{},
-		latency:    map[string]time.Duration{},
-		triggers:   map[string]trigger{},
-		triggerTTL: DefaultTriggerTTL,
-		responses:  map[string]responseURL{},
-		clock:      time.Now(),
+		users:       map[string]User{},
+		views:       map[string]*View{},
+		homes:       map[string]string{},
+		files:       map[string]*File{},
+		faults:      map[string]*fault{},
+		latency:     map[string]time.Duration{},
+		triggers:    map[string]trigger{},
+		triggerTTL:  DefaultTriggerTTL,
+		responseTTL: DefaultResponseURLTTL,
+		responses:   map[string]*responseURL{},
+		clock:       time.Now(),
 	}
 	s.sock.init()
 	mux := http.NewServeMux()
@@ -235,6 +247,13 @@ func (s *Server) SetTriggerTTL(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.triggerTTL = d
+}
+
+// SetResponseURLTTL changes how long response URLs stay valid (0: forever).
+func (s *Server) SetResponseURLTTL(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.responseTTL = d
 }
 
 // FailNext makes the next n calls of method answer {"ok":false,"error":errCode}
@@ -1021,8 +1040,15 @@ func (s *Server) serveResponseURL(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	dest, known := s.responses[u]
-	if !known {
+	switch {
+	case !known:
 		http.Error(w, "invalid_token", http.StatusNotFound)
+		return
+	case s.responseTTL > 0 && time.Since(dest.issued) > s.responseTTL:
+		http.Error(w, "expired_url", http.StatusNotFound)
+		return
+	case dest.uses >= ResponseURLUses:
+		http.Error(w, "used_url", http.StatusNotFound)
 		return
 	}
 	blocks, bad := checkMessageBlocks(params["blocks"])
@@ -1030,6 +1056,7 @@ func (s *Server) serveResponseURL(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, bad, http.StatusBadRequest)
 		return
 	}
+	dest.uses++
 	e := Ephemeral{Channel: dest.channel, User: dest.user, Text: params["text"], Blocks: blocks, ResponseURL: u,
 		ReplaceOriginal: params["replace_original"] == "true", TS: s.nextTSLocked(), Posted: time.Now()}
 	s.ephemerals = append(s.ephemerals, e)

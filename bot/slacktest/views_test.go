@@ -3,10 +3,12 @@ package slacktest
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 // rawCall posts a Web API method with form params, as slack-go does, and
@@ -133,5 +135,41 @@ func TestViewLimits(t *testing.T) {
 	}
 	if got := rawCall(t, s, "views.publish", url.Values{"user_id": {"U1"}, "view": {home(strings.Repeat("m", 3001))}}); got != "invalid_arguments" {
 		t.Errorf("home with 3001 characters of metadata: %q", got)
+	}
+}
+
+// TestResponseURLLimits: a response_url takes five posts within 30 minutes,
+// as Slack's does; past either it answers 404.
+func TestResponseURLLimits(t *testing.T) {
+	s := NewServer()
+	defer s.Close()
+	post := func(u string) (int, string) {
+		t.Helper()
+		res, err := http.Post(u, "application/json", strings.NewReader(`{"text":"hi"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var b strings.Builder
+		_, _ = io.Copy(&b, res.Body)
+		return res.StatusCode, strings.TrimSpace(b.String())
+	}
+	u := s.SlashCommand("U1", "").ResponseURL
+	for i := 1; i <= ResponseURLUses; i++ {
+		if code, body := post(u); code != http.StatusOK {
+			t.Fatalf("post %d: %d %s", i, code, body)
+		}
+	}
+	if code, body := post(u); code != http.StatusNotFound || body != "used_url" {
+		t.Errorf("post %d: %d %s", ResponseURLUses+1, code, body)
+	}
+	if n := len(s.Ephemerals("U1")); n != ResponseURLUses {
+		t.Errorf("%d ephemerals shown, want %d", n, ResponseURLUses)
+	}
+	s.SetResponseURLTTL(10 * time.Millisecond)
+	old := s.SlashCommand("U1", "").ResponseURL
+	time.Sleep(20 * time.Millisecond)
+	if code, body := post(old); code != http.StatusNotFound || body != "expired_url" {
+		t.Errorf("post after the TTL: %d %s", code, body)
 	}
 }
