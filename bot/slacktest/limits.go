@@ -40,16 +40,17 @@ type Limit struct {
 }
 
 // SlackLimits are Slack's published tiers for the methods accessbot calls
-// (each method's reference page): Tier 3 (50+/min) for
-// apps.connections.open, users.lookupByEmail, conversations.open,
-// chat.update and chat.delete, Tier 4 (100+/min) for auth.test, users.info,
-// chat.postEphemeral and views.*, and chat.postMessage's special limit of
-// about one message a second per channel. The file upload methods are held
+// (each method's reference page): Tier 1 (1+/min, a small burst) for
+// apps.connections.open, Tier 3 (50+/min) for users.lookupByEmail,
+// conversations.open, chat.update and chat.delete, Tier 4 (100+/min) for
+// auth.test, users.info, chat.postEphemeral and views.*, and
+// chat.postMessage's special limit of about one message a second per
+// channel. The file upload methods are held
 // to Tier 2 (20+/min): stricter than Slack, whose files.getUploadURLExternal
 // is Tier 4.
 var SlackLimits = map[string]Limit{
 	"auth.test":                    {PerMinute: 100, Burst: 10},
-	"apps.connections.open":        {PerMinute: 50, Burst: 5},
+	"apps.connections.open":        {PerMinute: 1, Burst: 2},
 	"users.info":                   {PerMinute: 100, Burst: 10},
 	"users.lookupByEmail":          {PerMinute: 50, Burst: 5},
 	"conversations.open":           {PerMinute: 50, Burst: 5},

@@ -279,3 +279,23 @@ func openSocket(t *testing.T, s *Server) *websocket.Conn {
 	}
 	return conn
 }
+
+// TestConnectionsOpenIsTier1: apps.connections.open is Tier 1 (1+ a
+// minute, a small burst): a third connection in a row waits most of a
+// minute.
+func TestConnectionsOpenIsTier1(t *testing.T) {
+	s := NewServer()
+	defer s.Close()
+	s.LimitLikeSlack()
+	api := slack.New("xoxb-test", slack.OptionAPIURL(s.URL()+"/api/"), slack.OptionAppLevelToken("xapp-1-test"))
+	ctx := context.Background()
+	for i := 0; i < SlackLimits["apps.connections.open"].Burst; i++ {
+		if _, _, err := api.StartSocketModeContext(ctx); err != nil {
+			t.Fatalf("connection %d: %v", i+1, err)
+		}
+	}
+	var rl *slack.RateLimitedError
+	if _, _, err := api.StartSocketModeContext(ctx); !errors.As(err, &rl) || rl.RetryAfter < 30*time.Second {
+		t.Fatalf("a third connection at once: %v", err)
+	}
+}
