@@ -265,7 +265,7 @@ func (b *Bot) revoke(t target, id int64, reason string) commitment {
 		}
 		return func(ctx context.Context) {
 			if !r.Active() {
-				b.reply(ctx, t, views.Text(fmt.Sprintf(":hourglass_flowing_sand: %s is still being added in PostHog: %s leaves %s as soon as PostHog has it; the requester will be told.",
+				b.reply(ctx, t, views.Text(fmt.Sprintf(":lock: Revoking %s, which is still being carried out: %s will not keep %s; the requester will be told.",
 					r.Ref(), views.Mention(r.SubjectID), views.Escape(r.RoleName))))
 				return
 			}

@@ -202,8 +202,8 @@ func TestRevokeCommand(t *testing.T) {
 }
 
 // TestRevokeCommandWhileBeingAdded: an owner revokes a grant approved but
-// not yet in PostHog; it is told so, and the grant ends as soon as PostHog
-// has it, with no second command (grant rule 8).
+// not yet carried out; it is told so, nothing is sent to PostHog, and the
+// requester and every copy say so (grant rule 8).
 func TestRevokeCommandWhileBeingAdded(t *testing.T) {
 	h := newHarness(t)
 	r := h.request(alice, "Engineering", "on call", "8h")
@@ -225,7 +225,7 @@ func TestRevokeCommandWhileBeingAdded(t *testing.T) {
 	for _, e := range h.slack.Ephemerals(bob)[before:] {
 		told += e.Text
 	}
-	if !strings.Contains(told, "#1 is still being added in PostHog") || !strings.Contains(told, "as soon as PostHog has it") {
+	if !strings.Contains(told, "Revoking #1, which is still being carried out") || !strings.Contains(told, "will not keep Engineering") {
 		t.Fatalf("bob was told %q", told)
 	}
 	if _, out := h.reply(bob, "revoke 1"); !strings.Contains(out, "already to be revoked as soon as PostHog has added it") {
@@ -235,18 +235,23 @@ func TestRevokeCommandWhileBeingAdded(t *testing.T) {
 	if h.ph.HasMember(h.roles["Engineering"].ID, h.uuids[alice]) {
 		t.Fatal("still a member after a revoke made while being added")
 	}
-	if got := h.get(r.ID); got.State != workflow.StateRevoked || got.DecisionReason != "plans changed" {
+	// Nothing had been sent to PostHog: nothing is.
+	if got := h.get(r.ID); got.State != workflow.StateFailed || got.DecisionReason != "plans changed" {
 		t.Fatalf("state %s reason %q", got.State, got.DecisionReason)
 	}
-	if n := len(h.ph.CallsMatching("DELETE", "/api/organizations/")); n != 1 {
-		t.Errorf("%d membership deletes, want 1", n)
+	if n := h.membershipCreates(); n != 0 {
+		t.Errorf("%d membership creates, want 0", n)
 	}
 	found := false
 	for _, m := range h.slack.Messages(slacktest.DMChannel(alice)) {
-		found = found || strings.Contains(m.Text, "ended")
+		found = found || strings.Contains(m.Text, "was revoked before it was carried out: plans changed. Nothing was changed in PostHog.")
 	}
 	if !found {
-		t.Error("alice was not told her access ended")
+		t.Errorf("alice was not told her request was revoked: %v", h.slack.Messages(slacktest.DMChannel(alice)))
+	}
+	copyText := string(h.approverMessage(r, slacktest.DMChannel(bob)).Blocks)
+	if !strings.Contains(copyText, "then revoked before it was carried out: plans changed. Nothing was changed in PostHog.") {
+		t.Errorf("bob's copy reads %s", copyText)
 	}
 }
 

@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -234,9 +235,15 @@ func (g *BreakGlass) answer(ctx context.Context, id int64, actor, outcome string
 		return nil, err
 	}
 	if outcome == BreakGlassRevoked {
-		// Rule 6: a grant that ended already, or is ending, needs nothing more.
-		if _, err := s.Grants().Revoke(ctx, grant.ID, actor, defaultRevokeNowReason); err != nil && ErrorCode(err) != ECONFLICT {
-			return nil, err
+		// Rule 6: a grant that ended already, or is ending, needs nothing
+		// more; any other refusal leaves the review open.
+		if _, err := s.Grants().Revoke(ctx, grant.ID, actor, defaultRevokeNowReason); err != nil {
+			if ErrorCode(err) != ECONFLICT {
+				return nil, err
+			}
+			if ending, lookErr := s.grantEnding(ctx, grant.ID); lookErr != nil || !ending {
+				return nil, errors.Join(err, lookErr)
+			}
 		}
 	}
 	actorEmail := s.optionalEmail(ctx, actor)

@@ -144,6 +144,10 @@ func (s *Service) execute(ctx context.Context, job *Job) error {
 		if r, err = tx.Request(ctx, job.RequestID); err != nil {
 			return err
 		}
+		if r.State == StateApproved && r.Kind == KindAdd && r.RevokeQueued {
+			// Grant rule 8: revoked before anything was sent to PostHog.
+			return s.Grants().dropUnsentTx(ctx, tx, job, r)
+		}
 		if r.State == StateApproved {
 			if err := r.moveTo(StateExecuting); err != nil {
 				return err
@@ -234,6 +238,11 @@ func (s *Service) execute(ctx context.Context, job *Job) error {
 			}
 		}
 		r = cur
+		if revokeNow {
+			// The requester hears once, when it has ended; the approver
+			// copies follow then too.
+			return nil
+		}
 		return s.enqueueNotify(ctx, tx, cur.ID, notifyPayload{Type: event, Actor: SystemActor})
 	})
 	if err != nil {

@@ -38,9 +38,11 @@ import (
 //     grant, so a restart neither repeats nor skips one.
 //  7. Pending extensions of a grant that ends are cancelled.
 //  8. A grant revoked while it is still being added (approved or
-//     executing) is marked at once and audited; the transaction that
-//     completes the addition queues its removal, so it ends as soon as
-//     PostHog has it. Nobody has to click again once the addition lands.
+//     executing) is marked at once and audited. If nothing was sent to
+//     PostHog yet (approved), the execution makes no call and the request
+//     fails with that reason (approved → failed); otherwise the transaction
+//     that completes the addition queues its removal, so it ends as soon as
+//     PostHog has it. Nobody has to click again.
 
 const (
 	// revocationRetryCap bounds the wait between two tries of a revocation.
@@ -138,6 +140,47 @@ func (g *Grants) revokeOnceAddedTx(ctx context.Context, tx Tx, r *Request, actor
 	}
 	return s.auditRequest(ctx, tx, r, actor, actorEmail, ActionRevokeRequested,
 		map[string]any{"reason": reason, "while_adding": true})
+}
+
+// grantEnding reports whether grant id has ended, or will end without
+// anyone asking again: its revocation is queued, or it is no longer open
+// or in force.
+func (s *Service) grantEnding(ctx context.Context, id int64) (bool, error) {
+	var ending bool
+	err := s.store.View(ctx, func(ctx context.Context, tx Tx) error {
+		r, err := tx.Request(ctx, id)
+		if err != nil {
+			return err
+		}
+		ending = r.RevokeQueued || !(r.State.Open() || r.State == StateCompleted)
+		return nil
+	})
+	return ending, err
+}
+
+// dropUnsentTx ends addition r, revoked before its execution sent
+// anything to PostHog (rule 8): it fails with that reason, with no call.
+func (g *Grants) dropUnsentTx(ctx context.Context, tx Tx, job *Job, r *Request) error {
+	s := g.s
+	if err := r.moveTo(StateFailed); err != nil {
+		return err
+	}
+	r.FailureReason = "revoked before it was carried out"
+	if r.DecisionReason != "" {
+		r.FailureReason += ": " + r.DecisionReason
+	}
+	r.UpdatedAt = s.Now()
+	if err := tx.UpdateRequest(ctx, r); err != nil {
+		return stale(err)
+	}
+	if err := tx.FinishJob(ctx, job.ID, job.LeaseToken); err != nil {
+		return err
+	}
+	if err := s.auditRequest(ctx, tx, r, SystemActor, "", ActionExecutionFailed, map[string]any{
+		"error": r.FailureReason, "attempt": job.Attempts, "job": string(job.Kind), "posthog_calls": 0}); err != nil {
+		return err
+	}
+	return s.enqueueNotify(ctx, tx, r.ID, notifyPayload{Type: EventFailed, Actor: SystemActor})
 }
 
 // retryNowTx makes an overdue revocation run again at once.

@@ -571,6 +571,8 @@ func TestRevokedWhileBeingAddedEndsOnceAdded(t *testing.T) {
 		revoke func(h *harness, r *workflow.Request) error
 		// addFails makes PostHog refuse the create for good.
 		addFails bool
+		// before revokes before the execution starts: nothing is sent.
+		before bool
 	}{
 		{
 			name: "break-glass Revoke now",
@@ -623,6 +625,19 @@ func TestRevokedWhileBeingAddedEndsOnceAdded(t *testing.T) {
 			},
 			addFails: true,
 		},
+		{
+			name: "owner revokes before the execution starts",
+			start: func(h *harness) *workflow.Request {
+				r := h.mustCreate("Engineering", time.Hour)
+				h.mustApprove(r, bob)
+				return r
+			},
+			revoke: func(h *harness, r *workflow.Request) error {
+				_, err := h.svc.Grants().Revoke(ctx, r.ID, bob, "not needed after all")
+				return err
+			},
+			before: true,
+		},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -632,15 +647,28 @@ func TestRevokedWhileBeingAddedEndsOnceAdded(t *testing.T) {
 				r := c.start(h)
 				role := h.request(r.ID).RoleName
 				var revokeErr, againErr error
+				revoke := func() {
+					revokeErr = c.revoke(h, r)
+					_, againErr = h.svc.Grants().Revoke(ctx, r.ID, carol, "")
+				}
 				hook.fn = func() {
+					if c.before {
+						t.Error("PostHog was asked to add a grant revoked before its execution")
+						return
+					}
 					if st := h.request(r.ID).State; st != workflow.StateExecuting {
 						t.Errorf("the hook ran with the grant %s", st)
 					}
-					revokeErr = c.revoke(h, r)
-					_, againErr = h.svc.Grants().Revoke(ctx, r.ID, carol, "")
+					revoke()
 					if c.addFails {
 						h.ph.FailNext(1, 400)
 					}
+				}
+				if c.before {
+					if st := h.request(r.ID).State; st != workflow.StateApproved {
+						t.Fatalf("before the execution the grant is %s", st)
+					}
+					revoke()
 				}
 				h.drain()
 				if revokeErr != nil {
@@ -653,13 +681,34 @@ func TestRevokedWhileBeingAddedEndsOnceAdded(t *testing.T) {
 				if h.isMember(role, alice) {
 					t.Fatalf("%s is %s and alice is still in %s", got.Ref(), got.State, role)
 				}
-				wantState, wantDeletes := workflow.StateRevoked, 1
-				if c.addFails {
+				wantState, wantCreates, wantDeletes := workflow.StateRevoked, 1, 1
+				switch {
+				case c.addFails:
 					wantState, wantDeletes = workflow.StateFailed, 0
+				case c.before:
+					wantState, wantCreates, wantDeletes = workflow.StateFailed, 0, 0
 				}
-				if got.State != wantState || len(h.deletes()) != wantDeletes || h.membershipCreates() != 1 {
-					t.Fatalf("%s: state %s, %d creates, deletes %v; want %s and %d deletes",
-						got.Ref(), got.State, h.membershipCreates(), h.deletes(), wantState, wantDeletes)
+				if got.State != wantState || len(h.deletes()) != wantDeletes || h.membershipCreates() != wantCreates {
+					t.Fatalf("%s: state %s, %d creates, deletes %v; want %s, %d creates and %d deletes",
+						got.Ref(), got.State, h.membershipCreates(), h.deletes(), wantState, wantCreates, wantDeletes)
+				}
+				// The requester is told once, what happened in the end: never
+				// "you are now a member" of a grant already being revoked.
+				told := map[workflow.EventType]int{}
+				for _, typ := range []workflow.EventType{workflow.EventCompleted, workflow.EventRevoked, workflow.EventFailed} {
+					told[typ] = len(h.eventsOf(r.ID, typ))
+				}
+				wantTold := map[workflow.EventType]int{workflow.EventRevoked: 1}
+				if got.State == workflow.StateFailed {
+					wantTold = map[workflow.EventType]int{workflow.EventFailed: 1}
+				}
+				for _, typ := range []workflow.EventType{workflow.EventCompleted, workflow.EventRevoked, workflow.EventFailed} {
+					if told[typ] != wantTold[typ] {
+						t.Errorf("%d %s notifications, want %d", told[typ], typ, wantTold[typ])
+					}
+				}
+				if c.before && !strings.Contains(got.FailureReason, "revoked before it was carried out: not needed after all") {
+					t.Errorf("failure reason %q", got.FailureReason)
 				}
 				if len(h.eventsOf(r.ID, workflow.EventExpiryWarning)) != 0 || !got.NextWarningAt.IsZero() {
 					t.Fatal("a grant revoked while being added was to be warned of its end")
@@ -668,7 +717,7 @@ func TestRevokedWhileBeingAddedEndsOnceAdded(t *testing.T) {
 				if len(requested) != 1 || requested[0]["while_adding"] != true {
 					t.Fatalf("revocation_requested entries %v", requested)
 				}
-				if c.addFails {
+				if c.addFails || c.before {
 					return
 				}
 				if added := h.auditOf(workflow.ActionMembershipAdded); len(added) != 1 || added[0]["revocation_queued"] != true {

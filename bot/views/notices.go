@@ -89,6 +89,12 @@ func RequesterUpdate(ev workflow.EventType, r *workflow.Request) (m Message, ok 
 		}
 	case workflow.EventFailed:
 		switch {
+		case r.State == workflow.StateFailed && r.RevokeQueued:
+			s = fmt.Sprintf(":lock: Your request %s (%s) was revoked before it was carried out", ref, shortWhat(r))
+			if r.DecisionReason != "" {
+				s += ": " + Escape(r.DecisionReason)
+			}
+			s += ". Nothing was changed in PostHog."
 		case r.State == workflow.StateFailed && r.Kind == workflow.KindExtend:
 			s = fmt.Sprintf(":warning: Your request %s (%s) could not be carried out: %s", ref, shortWhat(r), Escape(r.FailureReason))
 		case r.State == workflow.StateFailed:

@@ -146,6 +146,9 @@ func Outcome(r *workflow.Request) string {
 		}
 		return s + "."
 	case workflow.StateFailed:
+		if r.RevokeQueued {
+			return approved + ", then " + Escape(r.FailureReason) + ". Nothing was changed in PostHog."
+		}
 		return approved + ", but the change failed: " + Escape(r.FailureReason)
 	case workflow.StateDenied:
 		s := ":x: *Denied* " + decidedBy(r) + at(Date(r.DecidedAt))
