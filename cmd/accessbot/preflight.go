@@ -81,6 +81,11 @@ func (p *preflight) run(ctx context.Context) error {
 	if err == nil {
 		p.log.Info().Str("organization", org.Name).Str("organization_id", org.ID).
 			Msg("PostHog preflight passed: key of an organization admin, scopes, role-based access")
+		if org.DefaultRoleID != nil {
+			p.log.Warn().Str("organization_id", org.ID).Str("role_id", *org.DefaultRoleID).
+				Msg("the PostHog organization has a default role: every new member joins it without a request or approval; " +
+					"accessbot reports those memberships as drift, but cannot stop them; clear the default role in PostHog's organization settings unless that access is meant for everyone")
+		}
 	}
 	return err
 }

@@ -104,6 +104,20 @@ func TestServePinsCurrentOrganization(t *testing.T) {
 	}
 }
 
+// TestServeWarnsOfADefaultRole: PostHog puts every new member in the
+// organization's default role, bypassing approvals; serve says so at start.
+func TestServeWarnsOfADefaultRole(t *testing.T) {
+	w := newWorld(t)
+	w.ph.SetDefaultRole(w.roles["Engineering"])
+	p := w.start()
+	waitUntil(t, "the default-role warning", 15*time.Second, func() bool {
+		return strings.Contains(p.logs(), "has a default role: every new member joins it without a request or approval")
+	})
+	if !strings.Contains(p.logs(), w.roles["Engineering"]) {
+		t.Fatal("the warning does not name the role")
+	}
+}
+
 // PostHog unreachable at start: the process serves (healthz), is not ready,
 // executes nothing, and becomes ready once PostHog answers.
 func TestServeStartsNotReadyWhilePostHogIsUnreachable(t *testing.T) {

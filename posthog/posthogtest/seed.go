@@ -252,7 +252,8 @@ func (s *Server) RemoveMembership(roleID, userUUID string) bool {
 	return len(s.memberships) != n
 }
 
-// SetDefaultRole sets (or, with "", clears) the organization's default_role_id.
+// SetDefaultRole sets (or, with "", clears) the organization's
+// default_role_id: members who join from then on are added to that role.
 func (s *Server) SetDefaultRole(roleID string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -348,6 +348,15 @@ func TestDeleteRoleCascades(t *testing.T) {
 	if got := r.do("GET", r.org("roles/"+role.ID), nil); got.json(t)["is_default"] != true {
 		t.Errorf("is_default: %s", got.body)
 	}
+	// A member who joins from now on is put in the default role, unasked;
+	// those who were members before are not.
+	joined := r.srv.AddUser("new@example.com", "New", "Member")
+	if !r.srv.HasMember(role.ID, joined.UUID) || r.srv.HasMember(keep.ID, joined.UUID) {
+		t.Errorf("a new member's roles: default %v, other %v", r.srv.HasMember(role.ID, joined.UUID), r.srv.HasMember(keep.ID, joined.UUID))
+	}
+	if n := len(r.srv.Memberships(role.ID)); n != 2 {
+		t.Errorf("%d memberships of the default role, want 2", n)
+	}
 	if got := r.do("DELETE", r.org("roles/"+role.ID+"/"), nil); got.status != 204 {
 		t.Fatalf("delete: %d %s", got.status, got.body)
 	}

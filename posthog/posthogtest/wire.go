@@ -299,11 +299,16 @@ func (s *Server) memberOf(orgID, userUUID string) *member {
 	return s.memberIdx[memberKey{orgID, userUUID}]
 }
 
-// addMember makes a user a member of an organization, joining at t.
+// addMember makes a user a member of an organization, joining at t. As in
+// PostHog, a new member joins the organization's default role, if it has
+// one: access nobody asked for.
 func (s *Server) addMember(orgID, userUUID string, level int, t time.Time) {
 	m := &member{id: uuid.NewString(), orgID: orgID, userUUID: userUUID, level: level, joinedAt: t, updatedAt: t}
 	s.members = append(s.members, m)
 	s.memberIdx[memberKey{orgID, userUUID}] = m
+	if o := s.orgs[orgID]; o != nil && o.defaultRoleID != nil && s.roleMembership(*o.defaultRoleID, userUUID) == nil {
+		s.insertMembership(*o.defaultRoleID, userUUID)
+	}
 }
 
 // convert turns a wire value into the client's type, the way the client would decode it.
