@@ -560,6 +560,19 @@ func withDuringAdd(d *duringAdd) harnessOption {
 	return func(c *workflow.Config) { d.Directory, c.Directory = c.Directory, d }
 }
 
+// approvedGrant is alice's approved request for Engineering, not executed.
+func approvedGrant(h *harness) *workflow.Request {
+	r := h.mustCreate("Engineering", time.Hour)
+	h.mustApprove(r, bob)
+	return r
+}
+
+// ownerRevokes is bob revoking r with a reason.
+func ownerRevokes(h *harness, r *workflow.Request) error {
+	_, err := h.svc.Grants().Revoke(ctx, r.ID, bob, "not needed after all")
+	return err
+}
+
 // Grant rule 8: a grant revoked while it is being added ends as soon as
 // PostHog has it, whoever revokes it and however; nobody clicks twice.
 func TestRevokedWhileBeingAddedEndsOnceAdded(t *testing.T) {
@@ -601,41 +614,20 @@ func TestRevokedWhileBeingAddedEndsOnceAdded(t *testing.T) {
 			},
 		},
 		{
-			name: "owner revokes an approved grant",
-			start: func(h *harness) *workflow.Request {
-				r := h.mustCreate("Engineering", time.Hour)
-				h.mustApprove(r, bob)
-				return r
-			},
-			revoke: func(h *harness, r *workflow.Request) error {
-				_, err := h.svc.Grants().Revoke(ctx, r.ID, bob, "not needed after all")
-				return err
-			},
+			name:   "owner revokes an approved grant",
+			start:  approvedGrant,
+			revoke: ownerRevokes,
 		},
 		{
-			name: "owner revokes, then PostHog refuses the create",
-			start: func(h *harness) *workflow.Request {
-				r := h.mustCreate("Engineering", time.Hour)
-				h.mustApprove(r, bob)
-				return r
-			},
-			revoke: func(h *harness, r *workflow.Request) error {
-				_, err := h.svc.Grants().Revoke(ctx, r.ID, bob, "not needed after all")
-				return err
-			},
+			name:     "owner revokes, then PostHog refuses the create",
+			start:    approvedGrant,
+			revoke:   ownerRevokes,
 			addFails: true,
 		},
 		{
-			name: "owner revokes before the execution starts",
-			start: func(h *harness) *workflow.Request {
-				r := h.mustCreate("Engineering", time.Hour)
-				h.mustApprove(r, bob)
-				return r
-			},
-			revoke: func(h *harness, r *workflow.Request) error {
-				_, err := h.svc.Grants().Revoke(ctx, r.ID, bob, "not needed after all")
-				return err
-			},
+			name:   "owner revokes before the execution starts",
+			start:  approvedGrant,
+			revoke: ownerRevokes,
 			before: true,
 		},
 	}
