@@ -173,9 +173,8 @@ func (g *Grants) dropUnsentTx(ctx context.Context, tx Tx, job *Job, r *Request) 
 	if err := tx.UpdateRequest(ctx, r); err != nil {
 		return stale(err)
 	}
-	if err := tx.FinishJob(ctx, job.ID, job.LeaseToken); err != nil {
-		return err
-	}
+	// The job is finished by the caller, as for any request no longer
+	// executing.
 	if err := s.auditRequest(ctx, tx, r, SystemActor, "", ActionExecutionFailed, map[string]any{
 		"error": r.FailureReason, "attempt": job.Attempts, "job": string(job.Kind), "posthog_calls": 0}); err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -635,7 +636,16 @@ func TestRevokedWhileBeingAddedEndsOnceAdded(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			eachDB(t, func(t *testing.T, db *store.DB) {
 				hook := &duringAdd{}
-				h := newHarness(t, db, withReviewPolicy, withDuringAdd(hook))
+				var mu sync.Mutex
+				var outcomes []string
+				observe := func(c *workflow.Config) {
+					c.ObserveJob = func(kind workflow.JobKind, outcome string) {
+						mu.Lock()
+						defer mu.Unlock()
+						outcomes = append(outcomes, string(kind)+"/"+outcome)
+					}
+				}
+				h := newHarness(t, db, withReviewPolicy, withDuringAdd(hook), observe)
 				r := c.start(h)
 				role := h.request(r.ID).RoleName
 				var revokeErr, againErr error
@@ -666,6 +676,13 @@ func TestRevokedWhileBeingAddedEndsOnceAdded(t *testing.T) {
 				if revokeErr != nil {
 					t.Fatalf("revoke while being added: %v", revokeErr)
 				}
+				mu.Lock()
+				for _, o := range outcomes {
+					if strings.HasSuffix(o, "/lost") {
+						t.Errorf("a job lost its lease: %v", outcomes)
+					}
+				}
+				mu.Unlock()
 				if workflow.ErrorCode(againErr) != workflow.ECONFLICT || !strings.Contains(againErr.Error(), "as soon as PostHog has added it") {
 					t.Fatalf("second revoke while being added: %v", againErr)
 				}
