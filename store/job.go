@@ -156,7 +156,7 @@ WHERE id = (
 	// partial index (request_id, id): with o.kind = c.kind, SQLite scans
 	// every queued job for each candidate, holding the only write lock.
 	b.WriteString("\n\tAND NOT (c.request_id <> 0 AND (")
-	for i, k := range []workflow.JobKind{workflow.JobNotify, workflow.JobNotifyRequester} {
+	for i, k := range workflow.NotifyKinds {
 		if i > 0 {
 			b.WriteString(" OR")
 		}

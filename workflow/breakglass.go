@@ -237,13 +237,8 @@ func (g *BreakGlass) answer(ctx context.Context, id int64, actor, outcome string
 	if outcome == BreakGlassRevoked {
 		// Rule 6: a grant that ended already, or is ending, needs nothing
 		// more; any other refusal leaves the review open.
-		if _, err := s.Grants().Revoke(ctx, grant.ID, actor, defaultRevokeNowReason); err != nil {
-			if ErrorCode(err) != ECONFLICT {
-				return nil, err
-			}
-			if ending, lookErr := s.grantEnding(ctx, grant.ID); lookErr != nil || !ending {
-				return nil, errors.Join(err, lookErr)
-			}
+		if _, err := s.Grants().Revoke(ctx, grant.ID, actor, defaultRevokeNowReason); err != nil && !errors.Is(err, ErrGrantEnding) {
+			return nil, err
 		}
 	}
 	actorEmail := s.optionalEmail(ctx, actor)

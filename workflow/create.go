@@ -202,9 +202,8 @@ func (s *Service) submit(ctx context.Context, r *Request, rules Rules) (*Request
 	return r, nil
 }
 
-// openRequestError names the open request that blocks a new one.
-// openStates are the states of a request that is still open: one per
-// person and role at a time.
+// openStates are the states of a request that is still open (State.Open):
+// one per person and role at a time.
 var openStates = []State{StatePending, StateApproved, StateExecuting}
 
 // noOpenRequestTx refuses (openRequestError) when subjectID has an open
@@ -220,6 +219,7 @@ func noOpenRequestTx(ctx context.Context, tx Tx, subjectID, roleID, requesterID 
 	return nil
 }
 
+// openRequestError names the open request that blocks a new one.
 func openRequestError(o *Request, requesterID string) error {
 	status := "is still waiting for a decision"
 	if o.State != StatePending {

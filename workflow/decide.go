@@ -229,13 +229,30 @@ func (s *Service) closePending(ctx context.Context, id int64, actor string,
 // job; action is what the audit log records (an owner's revocation, the
 // holder's done, the end of its time).
 func (s *Service) queueRevocation(ctx context.Context, tx Tx, r *Request, actor, actorEmail, reason string, action Action) error {
+	if err := s.markRevocationTx(ctx, tx, r, actor, actorEmail, reason, action, nil); err != nil {
+		return err
+	}
+	return s.enqueueRevocation(ctx, tx, r)
+}
+
+// markRevocationTx marks grant r as to be revoked for reason and audits it
+// as action, with details besides the reason. The removal job is written
+// by enqueueRevocation: at once for a grant in force, when the addition
+// completes for one still being added (grant rule 8).
+func (s *Service) markRevocationTx(ctx context.Context, tx Tx, r *Request, actor, actorEmail, reason string, action Action, details map[string]any) error {
 	r.RevokeQueued, r.DecisionReason, r.UpdatedAt, r.NextWarningAt = true, reason, s.Now(), time.Time{}
 	if err := tx.UpdateRequest(ctx, r); err != nil {
 		return stale(err)
 	}
-	if err := s.auditRequest(ctx, tx, r, actor, actorEmail, action, map[string]any{"reason": reason}); err != nil {
-		return err
+	d := map[string]any{"reason": reason}
+	for k, v := range details {
+		d[k] = v
 	}
+	return s.auditRequest(ctx, tx, r, actor, actorEmail, action, d)
+}
+
+// enqueueRevocation writes the job that removes grant r's membership.
+func (s *Service) enqueueRevocation(ctx context.Context, tx Tx, r *Request) error {
 	return s.enqueue(ctx, tx, &Job{Kind: JobRevoke, RequestID: r.ID})
 }
 

@@ -232,16 +232,11 @@ func (s *Service) execute(ctx context.Context, job *Job) error {
 		if err := tx.FinishJob(ctx, job.ID, job.LeaseToken); err != nil {
 			return err
 		}
-		if revokeNow {
-			if err := s.enqueue(ctx, tx, &Job{Kind: JobRevoke, RequestID: cur.ID}); err != nil {
-				return err
-			}
-		}
 		r = cur
 		if revokeNow {
 			// The requester hears once, when it has ended; the approver
 			// copies follow then too.
-			return nil
+			return s.enqueueRevocation(ctx, tx, cur)
 		}
 		return s.enqueueNotify(ctx, tx, cur.ID, notifyPayload{Type: event, Actor: SystemActor})
 	})
@@ -346,21 +341,32 @@ func (s *Service) executionFailed(ctx context.Context, job *Job, r *Request, cal
 		if err := tx.FailJob(ctx, job.ID, job.LeaseToken, reason); err != nil {
 			return err
 		}
-		details := map[string]any{"error": reason, "attempt": job.Attempts, "job": string(job.Kind)}
-		if cur.State == StateExecuting {
-			if err := cur.moveTo(StateFailed); err != nil {
-				return err
-			}
-			cur.FailureReason, cur.UpdatedAt = reason, s.Now()
-			if err := tx.UpdateRequest(ctx, cur); err != nil {
-				return stale(err)
-			}
-		}
-		if err := s.auditRequest(ctx, tx, cur, SystemActor, "", ActionExecutionFailed, details); err != nil {
+		return s.failRequestTx(ctx, tx, job, cur, reason, nil)
+	})
+}
+
+// failRequestTx fails request r for good with reason (when it is still
+// approved or executing; a job of a request ended otherwise fails alone),
+// audits it with details besides the error, and tells everyone. Finishing
+// or failing the job is the caller's.
+func (s *Service) failRequestTx(ctx context.Context, tx Tx, job *Job, r *Request, reason string, details map[string]any) error {
+	d := map[string]any{"error": reason, "attempt": job.Attempts, "job": string(job.Kind)}
+	for k, v := range details {
+		d[k] = v
+	}
+	if r.State == StateApproved || r.State == StateExecuting {
+		if err := r.moveTo(StateFailed); err != nil {
 			return err
 		}
-		return s.enqueueNotify(ctx, tx, cur.ID, notifyPayload{Type: EventFailed, Actor: SystemActor})
-	})
+		r.FailureReason, r.UpdatedAt = reason, s.Now()
+		if err := tx.UpdateRequest(ctx, r); err != nil {
+			return stale(err)
+		}
+	}
+	if err := s.auditRequest(ctx, tx, r, SystemActor, "", ActionExecutionFailed, d); err != nil {
+		return err
+	}
+	return s.enqueueNotify(ctx, tx, r.ID, notifyPayload{Type: EventFailed, Actor: SystemActor})
 }
 
 // detached is ctx without its cancellation, bounded in time: for recording
@@ -464,7 +470,7 @@ func (s *Service) deliveryOutcome(ctx context.Context, job *Job, ev Event, sendE
 			return tx.RetryJob(ctx, job.ID, job.LeaseToken, now, "interrupted by shutdown")
 		})
 	case errors.As(sendErr, &temp) && now.Before(job.CreatedAt.Add(NotifyRetryWindow)):
-		d := s.backoff(job.Attempts, min(notifyRetryMax, s.cfg.RetryMax))
+		var d time.Duration
 		switch {
 		case temp.Reserved:
 			// The notifier set this turn aside for this job: take it.
@@ -473,6 +479,8 @@ func (s *Service) deliveryOutcome(ctx context.Context, job *Job, ev Event, sendE
 			// Slack said when: come back then (plus a little spread, so
 			// many waiting jobs do not return in the same instant).
 			d = temp.RetryAfter + rand.N(temp.RetryAfter/4+time.Millisecond)
+		default:
+			d = s.backoff(job.Attempts, min(notifyRetryMax, s.cfg.RetryMax))
 		}
 		runAt := now.Add(d)
 		log.Warn().Err(sendErr).Time("retry_at", runAt).Msg("notification failed; will retry")

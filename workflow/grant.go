@@ -77,17 +77,27 @@ func loadGrant(ctx context.Context, tx Tx, id int64, adding bool) (*Request, err
 		return nil, Errorf(ECONFLICT, "%s is not a grant: it asks %s.", r.Ref(), kindVerb(r.Kind))
 	}
 	if r.State != StateCompleted {
-		return nil, Errorf(ECONFLICT, "%s is not an active grant (it is %s).", r.Ref(), r.State)
+		e := Errorf(ECONFLICT, "%s is not an active grant (it is %s).", r.Ref(), r.State)
+		if !r.State.Open() {
+			e.Err = ErrGrantEnding
+		}
+		return nil, e
 	}
 	return r, nil
 }
+
+// ErrGrantEnding is wrapped by the ECONFLICT of Grants.Revoke when the
+// grant has ended already or its revocation is under way: there is
+// nothing more to ask for.
+var ErrGrantEnding = errors.New("the grant has ended or is being revoked")
 
 // Revoke ends grant id now: an owner or admin asks, the removal of its
 // membership is queued, and the grant becomes revoked once PostHog agrees.
 // On a grant whose revocation is overdue it retries at once; on one still
 // being added, the removal follows the addition (rule 8).
 // Errors: EINVALID (reason too long), ENOTFOUND, EFORBIDDEN, ECONFLICT (not
-// a grant in force or being added, or its revocation is already under way).
+// a grant in force or being added, or its revocation is already under way;
+// wrapping ErrGrantEnding when it has ended or is ending).
 func (g *Grants) Revoke(ctx context.Context, id int64, actor, reason string) (*Request, error) {
 	s := g.s
 	reason, err := checkReason(reason, "")
@@ -114,9 +124,12 @@ func (g *Grants) Revoke(ctx context.Context, id int64, actor, reason string) (*R
 		out = r
 		switch {
 		case r.State != StateCompleted && r.RevokeQueued:
-			return Errorf(ECONFLICT, "%s is already to be revoked as soon as PostHog has added it.", r.Ref())
+			e := Errorf(ECONFLICT, "%s is already to be revoked as soon as PostHog has added it.", r.Ref())
+			e.Err = ErrGrantEnding
+			return e
 		case r.State != StateCompleted:
-			return g.revokeOnceAddedTx(ctx, tx, r, actor, actorEmail, reason)
+			// Rule 8: the transaction completing the addition queues the job.
+			return s.markRevocationTx(ctx, tx, r, actor, actorEmail, reason, ActionRevokeRequested, map[string]any{"while_adding": true})
 		case r.RevokeQueued:
 			return g.retryNowTx(ctx, tx, r, actor, actorEmail)
 		}
@@ -130,63 +143,25 @@ func (g *Grants) Revoke(ctx context.Context, id int64, actor, reason string) (*R
 	return out, nil
 }
 
-// revokeOnceAddedTx marks grant r, still being added, to be revoked by the
-// transaction that completes it (rule 8).
-func (g *Grants) revokeOnceAddedTx(ctx context.Context, tx Tx, r *Request, actor, actorEmail, reason string) error {
-	s := g.s
-	r.RevokeQueued, r.DecisionReason, r.UpdatedAt = true, reason, s.Now()
-	if err := tx.UpdateRequest(ctx, r); err != nil {
-		return stale(err)
-	}
-	return s.auditRequest(ctx, tx, r, actor, actorEmail, ActionRevokeRequested,
-		map[string]any{"reason": reason, "while_adding": true})
-}
-
-// grantEnding reports whether grant id has ended, or will end without
-// anyone asking again: its revocation is queued, or it is no longer open
-// or in force.
-func (s *Service) grantEnding(ctx context.Context, id int64) (bool, error) {
-	var ending bool
-	err := s.store.View(ctx, func(ctx context.Context, tx Tx) error {
-		r, err := tx.Request(ctx, id)
-		if err != nil {
-			return err
-		}
-		ending = r.RevokeQueued || !(r.State.Open() || r.State == StateCompleted)
-		return nil
-	})
-	return ending, err
-}
-
 // dropUnsentTx ends addition r, revoked before its execution sent
 // anything to PostHog (rule 8): it fails with that reason, with no call.
+// The job is finished by the caller, as for any request no longer
+// executing.
 func (g *Grants) dropUnsentTx(ctx context.Context, tx Tx, job *Job, r *Request) error {
-	s := g.s
-	if err := r.moveTo(StateFailed); err != nil {
-		return err
-	}
-	r.FailureReason = "revoked before it was carried out"
+	reason := "revoked before it was carried out"
 	if r.DecisionReason != "" {
-		r.FailureReason += ": " + r.DecisionReason
+		reason += ": " + r.DecisionReason
 	}
-	r.UpdatedAt = s.Now()
-	if err := tx.UpdateRequest(ctx, r); err != nil {
-		return stale(err)
-	}
-	// The job is finished by the caller, as for any request no longer
-	// executing.
-	if err := s.auditRequest(ctx, tx, r, SystemActor, "", ActionExecutionFailed, map[string]any{
-		"error": r.FailureReason, "attempt": job.Attempts, "job": string(job.Kind), "posthog_calls": 0}); err != nil {
-		return err
-	}
-	return s.enqueueNotify(ctx, tx, r.ID, notifyPayload{Type: EventFailed, Actor: SystemActor})
+	return g.s.failRequestTx(ctx, tx, job, r, reason, map[string]any{"posthog_calls": 0})
 }
 
 // retryNowTx makes an overdue revocation run again at once.
 func (g *Grants) retryNowTx(ctx context.Context, tx Tx, r *Request, actor, actorEmail string) error {
 	s := g.s
 	if !r.Overdue() {
-		return Errorf(ECONFLICT, "%s is already being revoked.", r.Ref())
+		e := Errorf(ECONFLICT, "%s is already being revoked.", r.Ref())
+		e.Err = ErrGrantEnding
+		return e
 	}
 	n, err := tx.ExpediteJobs(ctx, r.ID, JobRevoke, s.Now())
 	if err != nil {

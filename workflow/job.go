@@ -16,8 +16,9 @@ const (
 	JobNotifyRequester JobKind = "notify_requester"
 )
 
-// NotifyKinds are the job kinds that deliver notifications: workers that
-// claim only these never wait behind PostHog work.
+// NotifyKinds are the job kinds that deliver notifications, each in order
+// per request (an older one of the same kind and request holds the newer
+// back). Workers that claim only these never wait behind PostHog work.
 var NotifyKinds = []JobKind{JobNotify, JobNotifyRequester}
 
 // Job is durable work written in the same transaction as the state change

@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -61,9 +62,7 @@ func CanMove(from, to State) bool {
 }
 
 // Open reports whether a request in this state still awaits an outcome.
-func (s State) Open() bool {
-	return s == StatePending || s == StateApproved || s == StateExecuting
-}
+func (s State) Open() bool { return slices.Contains(openStates, s) }
 
 // Approval is one owner's yes to a request.
 type Approval struct {

@@ -181,7 +181,7 @@ func (s *Service) decidersTx(ctx context.Context, tx Tx, r *Request) ([]string, 
 // withAdmins appends to people the admins not already there and not skipped.
 func (s *Service) withAdmins(people []string, skip func(string) bool) []string {
 	for _, a := range s.adminList {
-		if !skip(a) && !slices.Contains(people, a) {
+		if (skip == nil || !skip(a)) && !slices.Contains(people, a) {
 			people = append(people, a)
 		}
 	}
@@ -194,7 +194,7 @@ func (s *Service) ownersAndAdmins(ctx context.Context, tx Tx, role Role) ([]stri
 	if err != nil {
 		return nil, err
 	}
-	return s.withAdmins(out, func(string) bool { return false }), nil
+	return s.withAdmins(out, nil), nil
 }
 
 func (s *Service) ownersTx(ctx context.Context, tx Tx, role Role) ([]string, error) {
