@@ -263,20 +263,7 @@ func (b *Bot) revoke(t target, id int64, reason string) commitment {
 		if err != nil {
 			return nil, err
 		}
-		return func(ctx context.Context) {
-			if !r.Active() {
-				b.reply(ctx, t, views.Text(fmt.Sprintf(":lock: Revoking %s, which is still being carried out: %s will not keep %s; the requester will be told.",
-					r.Ref(), views.Mention(r.SubjectID), views.Escape(r.RoleName))))
-				return
-			}
-			if r.Overdue() {
-				b.reply(ctx, t, views.Text(fmt.Sprintf(":arrows_counterclockwise: Retrying the overdue revocation of %s (%s on %s) now; you'll hear when PostHog takes it.",
-					r.Ref(), views.Mention(r.SubjectID), views.Escape(r.RoleName))))
-				return
-			}
-			b.reply(ctx, t, views.Text(fmt.Sprintf(":hourglass_flowing_sand: Revoking %s: %s leaves %s shortly; the requester will be told.",
-				r.Ref(), views.Mention(r.SubjectID), views.Escape(r.RoleName))))
-		}, nil
+		return func(ctx context.Context) { b.reply(ctx, t, views.RevokeAccepted(r)) }, nil
 	}
 }
 

@@ -372,7 +372,12 @@ func TestRecentSet(t *testing.T) {
 	if !s.add("b", t0.Add(ttl/2), ttl) || !s.add("a", t0.Add(ttl), ttl) {
 		t.Error("an expired key was not new again")
 	}
-	if !s.has("b", t0.Add(ttl), ttl) || len(s.at) != 2 {
+	// Pruning forgets the keys older than ttl, and only those: c (added at
+	// t0) goes at the next add a tenth of ttl after the last pruning; b
+	// (added at ttl/2) stays.
+	s.add("c", t0, ttl)
+	s.add("d", t0.Add(ttl+ttl/10+time.Second), ttl)
+	if _, kept := s.at["c"]; kept || !s.has("b", t0.Add(ttl+ttl/10+time.Second), ttl) || len(s.at) != 3 {
 		t.Errorf("pruning: %v", s.at)
 	}
 }

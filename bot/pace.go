@@ -118,7 +118,7 @@ func (p *pacer) wait(ctx context.Context, method, channel string) error {
 func (p *pacer) turn(now time.Time, key string, job int64, t tier) (time.Duration, error) {
 	p.prune(now)
 	tk := ticketKey{key, job}
-	if at, ok := p.tickets[tk]; ok && job != 0 {
+	if at, ok := p.tickets[tk]; ok {
 		d := at.Sub(now)
 		if d > maxPaceWait {
 			return 0, notYet(d, true) // back early: the turn is still kept

@@ -254,7 +254,9 @@ func (b *Bot) postBreakGlass(ctx context.Context, rev *workflow.Review, r *workf
 		if _, sent := old[ch]; sent && !reminder {
 			continue // delivered by an earlier attempt
 		}
-		send := func() error {
+		// Each channel gets an alert or a reminder once, however often its
+		// job comes back for the channels Slack held back.
+		err := b.once(fmt.Sprintf("breakglass/%t/%d/%d/%s", reminder, rev.ID, rev.Version, ch), func() error {
 			if err := b.postReviewCopy(ctx, rev.ID, ch, 0, msg); err != nil {
 				return b.sendFailed(err, "post break-glass alert", ch, r.ID)
 			}
@@ -264,15 +266,7 @@ func (b *Bot) postBreakGlass(ctx context.Context, rev *workflow.Review, r *workf
 				}
 			}
 			return nil
-		}
-		var err error
-		if reminder {
-			// Each channel gets a reminder once, however often its job comes
-			// back for the channels Slack held back.
-			err = b.once(fmt.Sprintf("breakglass-reminder/%d/%d/%s", rev.ID, rev.Version, ch), send)
-		} else {
-			err = send()
-		}
+		})
 		if err != nil {
 			errs = append(errs, err)
 		}

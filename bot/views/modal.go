@@ -105,8 +105,9 @@ func RequestModal(in RequestModalInput) slack.ModalViewRequest {
 	for _, r := range in.Roles {
 		opts = append(opts, RoleOption(r))
 	}
+	var chosen *slack.OptionBlockObject
 	if in.Role != nil {
-		chosen := RoleOption(*in.Role)
+		chosen = RoleOption(*in.Role)
 		if !slices.ContainsFunc(opts, func(o *slack.OptionBlockObject) bool {
 			return o.Value == chosen.Value && o.Text.Text == chosen.Text.Text
 		}) {
@@ -121,9 +122,7 @@ func RequestModal(in RequestModalInput) slack.ModalViewRequest {
 	} else {
 		picker = slack.NewOptionsSelectBlockElement(slack.OptTypeStatic, plain("Pick a role"), ActionRoleSelect, opts...)
 	}
-	if in.Role != nil {
-		picker.InitialOption = RoleOption(*in.Role)
-	}
+	picker.InitialOption = chosen
 	roleHint := plain("PostHog roles.")
 	if picker.Type == slack.OptTypeExternal {
 		roleHint = plain("PostHog roles. Type part of a name to search.")

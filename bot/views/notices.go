@@ -90,11 +90,8 @@ func RequesterUpdate(ev workflow.EventType, r *workflow.Request) (m Message, ok 
 	case workflow.EventFailed:
 		switch {
 		case r.State == workflow.StateFailed && r.RevokeQueued:
-			s = fmt.Sprintf(":lock: Your request %s (%s) was revoked before it was carried out", ref, shortWhat(r))
-			if r.DecisionReason != "" {
-				s += ": " + Escape(r.DecisionReason)
-			}
-			s += ". Nothing was changed in PostHog."
+			// FailureReason: "revoked before it was carried out[: reason]".
+			s = fmt.Sprintf(":lock: Your request %s (%s) was %s. Nothing was changed in PostHog.", ref, shortWhat(r), Escape(r.FailureReason))
 		case r.State == workflow.StateFailed && r.Kind == workflow.KindExtend:
 			s = fmt.Sprintf(":warning: Your request %s (%s) could not be carried out: %s", ref, shortWhat(r), Escape(r.FailureReason))
 		case r.State == workflow.StateFailed:
@@ -211,4 +208,18 @@ func stripMrkdwn(s string) string {
 		}
 	}
 	return strings.ReplaceAll(s, "*", "")
+}
+
+// RevokeAccepted tells an owner what their /access revoke of r does: a
+// grant still being carried out will not be kept, an overdue revocation is
+// retried now, a grant in force is removed shortly.
+func RevokeAccepted(r *workflow.Request) Message {
+	who, role := Mention(r.SubjectID), Escape(r.RoleName)
+	switch {
+	case !r.Active():
+		return Text(fmt.Sprintf(":lock: Revoking %s, which is still being carried out: %s will not keep %s; the requester will be told.", r.Ref(), who, role))
+	case r.Overdue():
+		return Text(fmt.Sprintf(":arrows_counterclockwise: Retrying the overdue revocation of %s (%s on %s) now; you'll hear when PostHog takes it.", r.Ref(), who, role))
+	}
+	return Text(fmt.Sprintf(":hourglass_flowing_sand: Revoking %s: %s leaves %s shortly; the requester will be told.", r.Ref(), who, role))
 }
