@@ -2,6 +2,7 @@ package slacktest
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -49,11 +50,11 @@ func (s *Server) ShowReply(channel, user string, ack []byte) (Ephemeral, bool, e
 }
 
 // AnswerSubmission applies an app's answer to the submission of modal
-// viewID as Slack does: an empty body or `"response_action":"clear"`
-// closes it; `"errors"` keeps it open with the errors beside the fields;
-// `"update"` replaces it with the view given; `"push"` opens that view on
-// top of it. It returns the view the person sees afterwards (closed or
-// not).
+// viewID as Slack does: an empty body closes it (back to the view it was
+// pushed on, if any); `"response_action":"clear"` closes the whole stack;
+// `"errors"` keeps it open with the errors beside the fields; `"update"`
+// replaces it with the view given; `"push"` opens that view on top of it.
+// It returns the view the person sees afterwards (closed or not).
 func (s *Server) AnswerSubmission(viewID string, ack []byte) (View, error) {
 	var body struct {
 		ResponseAction string            `json:"response_action"`
@@ -72,8 +73,16 @@ func (s *Server) AnswerSubmission(viewID string, ack []byte) (View, error) {
 		return View{}, fmt.Errorf("slacktest: no open view %q", viewID)
 	}
 	switch body.ResponseAction {
-	case "", "clear":
-		v.Closed, v.Errors = true, nil
+	case "":
+		v.Closed, v.Errors = true, nil // back to the view under it, if any
+	case "clear":
+		// Slack closes the whole stack.
+		root := cmp.Or(v.RootID, v.ID)
+		for _, w := range s.views {
+			if w.ID == root || w.RootID == root {
+				w.Closed, w.Errors = true, nil
+			}
+		}
 	case "errors":
 		// Slack shows each error beside the input block it names, and
 		// refuses an answer naming anything else.
@@ -93,7 +102,9 @@ func (s *Server) AnswerSubmission(viewID string, ack []byte) (View, error) {
 			s.replaceViewLocked(v, head, raw)
 			return *v, nil
 		}
-		return *s.addViewLocked("modal", v.User, head, raw), nil
+		pushed := s.addViewLocked("modal", v.User, head, raw)
+		pushed.RootID = cmp.Or(v.RootID, v.ID)
+		return *pushed, nil
 	default:
 		return *v, fmt.Errorf("slacktest: unknown response_action %q", body.ResponseAction)
 	}

@@ -72,11 +72,22 @@ func TestAnswerSubmission(t *testing.T) {
 	if v, err := s.AnswerSubmission(pushed.ID, nil); err != nil || !v.Closed {
 		t.Errorf("an empty answer did not close the view: %+v %v", v, err)
 	}
-	if v, err := s.AnswerSubmission(id, []byte(`{"response_action":"clear"}`)); err != nil || !v.Closed || v.Errors != nil {
+	if root, _ := s.View(id); root.Closed {
+		t.Error("an empty answer to a pushed view closed the view under it")
+	}
+	if _, err := s.AnswerSubmission(id, []byte(`{"response_action":"explode"}`)); err == nil || !strings.Contains(err.Error(), "unknown response_action") {
+		t.Errorf("unknown response_action: %v", err)
+	}
+	// clear closes the whole stack, from whichever view of it.
+	top, err := s.AnswerSubmission(id, []byte(`{"response_action":"push","view":{"type":"modal","title":{"type":"plain_text","text":"Top"},"blocks":[]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := s.AnswerSubmission(top.ID, []byte(`{"response_action":"clear"}`)); err != nil || !v.Closed || v.Errors != nil {
 		t.Errorf("clear: %+v %v", v, err)
 	}
-	if _, err := s.AnswerSubmission(id, []byte(`{"response_action":"explode"}`)); err == nil {
-		t.Error("unknown response_action accepted")
+	if root, _ := s.View(id); !root.Closed {
+		t.Error("clear left the view under the top one open")
 	}
 	if _, err := s.AnswerSubmission("V404", nil); err == nil {
 		t.Error("unknown view accepted")

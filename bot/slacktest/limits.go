@@ -187,7 +187,7 @@ func (s *Server) grantedScopes() []string {
 var methodScopes = map[string][]string{
 	"users.info":                   {"users:read"},
 	"users.lookupByEmail":          {"users:read.email"},
-	"conversations.open":           {"im:write", "mpim:write", "channels:manage", "groups:write"},
+	"conversations.open":           {"im:write"}, // the fake opens 1:1 DMs only, which need im:write
 	"chat.postMessage":             {"chat:write"},
 	"chat.postEphemeral":           {"chat:write"},
 	"chat.update":                  {"chat:write"},
@@ -273,24 +273,23 @@ const (
 )
 
 // viewOverLimit reports whether view v (its blocks checked apart) breaks a
-// view object's rules: a modal needs a plain_text title, and a submit
-// button when it has an input block.
-func viewOverLimit(v map[string]any, blocks []map[string]any) bool {
-	meta, _ := v["private_metadata"].(string)
-	cb, _ := v["callback_id"].(string)
-	if utf8.RuneCountInString(meta) > maxViewMetadata || utf8.RuneCountInString(cb) > maxCallbackID {
+// view object's rules: a modal needs a plain_text title, plain_text submit
+// and close buttons if any, and a submit button when it has an input
+// block.
+func viewOverLimit(v viewHead) bool {
+	if utf8.RuneCountInString(v.PrivateMetadata) > maxViewMetadata || utf8.RuneCountInString(v.CallbackID) > maxCallbackID {
 		return true
 	}
-	if v["type"] != "modal" {
+	if v.Type != "modal" {
 		return false
 	}
-	title, _ := v["title"].(map[string]any)
-	if title["type"] != "plain_text" || textLen(title) == 0 || textLen(title) > maxViewTitle ||
-		textLen(v["submit"]) > maxViewTitle || textLen(v["close"]) > maxViewTitle {
-		return true
+	for _, t := range []map[string]any{v.Title, v.Submit, v.Close} {
+		if t != nil && (t["type"] != "plain_text" || textLen(t) == 0 || textLen(t) > maxViewTitle) {
+			return true
+		}
 	}
-	hasInput := slices.ContainsFunc(blocks, func(b map[string]any) bool { return b["type"] == "input" })
-	return hasInput && textLen(v["submit"]) == 0
+	hasInput := slices.ContainsFunc(v.Blocks, func(b map[string]any) bool { return b["type"] == "input" })
+	return v.Title == nil || (hasInput && v.Submit == nil)
 }
 
 // blockOverLimit reports whether block b breaks one of Block Kit's limits
@@ -298,27 +297,31 @@ func viewOverLimit(v map[string]any, blocks []map[string]any) bool {
 func blockOverLimit(b map[string]any) bool {
 	switch b["type"] {
 	case "section":
+		// A section needs text or fields; a text object present must not
+		// be empty.
 		fields, _ := b["fields"].([]any)
-		if textLen(b["text"]) > maxSectionText || len(fields) > maxSectionFields {
+		_, hasText := b["text"]
+		if (!hasText && len(fields) == 0) || (hasText && textLen(b["text"]) == 0) ||
+			textLen(b["text"]) > maxSectionText || len(fields) > maxSectionFields {
 			return true
 		}
 		for _, f := range fields {
-			if textLen(f) > maxFieldText {
+			if textLen(f) == 0 || textLen(f) > maxFieldText {
 				return true
 			}
 		}
 		return elementOverLimit(b["accessory"])
 	case "header":
-		return textLen(b["text"]) > maxHeaderText
+		return textLen(b["text"]) == 0 || textLen(b["text"]) > maxHeaderText
 	case "input":
 		return textLen(b["label"]) == 0 || textLen(b["label"]) > maxInputLabel || textLen(b["hint"]) > maxInputLabel ||
 			elementOverLimit(b["element"])
 	case "context":
 		els, _ := b["elements"].([]any)
-		return len(els) > maxContextElements
+		return len(els) == 0 || len(els) > maxContextElements
 	case "actions":
 		els, _ := b["elements"].([]any)
-		return len(els) > maxActionsElements || slices.ContainsFunc(els, elementOverLimit)
+		return len(els) == 0 || len(els) > maxActionsElements || slices.ContainsFunc(els, elementOverLimit)
 	}
 	return false
 }
@@ -333,7 +336,7 @@ func elementOverLimit(e any) bool {
 	if utf8.RuneCountInString(actionID) > maxBlockID || textLen(el["placeholder"]) > maxPlaceholder {
 		return true
 	}
-	if el["type"] == "button" && (textLen(el["text"]) > maxButtonText || utf8.RuneCountInString(value) > maxButtonValue) {
+	if el["type"] == "button" && (textLen(el["text"]) == 0 || textLen(el["text"]) > maxButtonText || utf8.RuneCountInString(value) > maxButtonValue) {
 		return true
 	}
 	if el["type"] == "plain_text_input" {
@@ -346,6 +349,19 @@ func elementOverLimit(e any) bool {
 		return true
 	}
 	opts, _ := el["options"].([]any)
+	groups, grouped := el["option_groups"].([]any)
+	if grouped {
+		// A grouped select offers its groups' options: 1 to 100 groups.
+		if len(groups) < 1 || len(groups) > maxSelectOptions {
+			return true
+		}
+		opts = nil
+		for _, g := range groups {
+			gm, _ := g.(map[string]any)
+			inGroup, _ := gm["options"].([]any)
+			opts = append(opts, inGroup...)
+		}
+	}
 	if slices.ContainsFunc(opts, optionOverLimit) {
 		return true
 	}
@@ -354,10 +370,10 @@ func elementOverLimit(e any) bool {
 	most := 0
 	switch el["type"] {
 	case "static_select", "multi_static_select":
-		if _, grouped := el["option_groups"]; grouped {
-			return false
-		}
 		most = maxSelectOptions
+		if grouped {
+			most = maxSelectOptions * maxSelectOptions // 100 groups of 100
+		}
 	case "checkboxes", "radio_buttons":
 		most = maxChoiceOptions
 	case "overflow":
@@ -394,7 +410,7 @@ func sameOption(a, b any) bool {
 func optionOverLimit(o any) bool {
 	opt, _ := o.(map[string]any)
 	value, _ := opt["value"].(string)
-	return textLen(opt["text"]) > maxOptionText || textLen(opt["description"]) > maxOptionText ||
+	return textLen(opt["text"]) == 0 || textLen(opt["text"]) > maxOptionText || textLen(opt["description"]) > maxOptionText ||
 		utf8.RuneCountInString(value) > maxOptionValue
 }
 

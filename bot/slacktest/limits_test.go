@@ -83,24 +83,13 @@ func TestBlockLimits(t *testing.T) {
 	text := func(typ string, n int) *slack.TextBlockObject {
 		return slack.NewTextBlockObject(typ, strings.Repeat("x", n), false, false)
 	}
+	text1 := func() *slack.TextBlockObject { return text(slack.PlainTextType, 1) }
 	button := func(n int) slack.BlockElement {
 		return slack.NewButtonBlockElement("a", "v", text(slack.PlainTextType, n))
 	}
-	cases := []struct {
-		name     string
-		ok, over slack.Block
-	}{
-		{"section text", slack.NewSectionBlock(text(slack.MarkdownType, 3000), nil, nil), slack.NewSectionBlock(text(slack.MarkdownType, 3001), nil, nil)},
-		{"section field", slack.NewSectionBlock(nil, []*slack.TextBlockObject{text(slack.MarkdownType, 2000)}, nil),
-			slack.NewSectionBlock(nil, []*slack.TextBlockObject{text(slack.MarkdownType, 2001)}, nil)},
-		{"header", slack.NewHeaderBlock(text(slack.PlainTextType, 150)), slack.NewHeaderBlock(text(slack.PlainTextType, 151))},
-		{"button", slack.NewActionBlock("", button(75)), slack.NewActionBlock("", button(76))},
-		{"accessory", slack.NewSectionBlock(text(slack.MarkdownType, 1), nil, slack.NewAccessory(button(75).(*slack.ButtonBlockElement))),
-			slack.NewSectionBlock(text(slack.MarkdownType, 1), nil, slack.NewAccessory(button(76).(*slack.ButtonBlockElement)))},
-	}
-	option := func(n int) slack.Block {
-		opt := slack.NewOptionBlockObject("v", text(slack.PlainTextType, 1), text(slack.PlainTextType, n))
-		return slack.NewInputBlock("b", text(slack.PlainTextType, 1), nil, slack.NewCheckboxGroupsBlockElement("a", opt))
+	option := func(text, description *slack.TextBlockObject) slack.Block {
+		opt := slack.NewOptionBlockObject("v", text, description)
+		return slack.NewInputBlock("b", text1(), nil, slack.NewCheckboxGroupsBlockElement("a", opt))
 	}
 	confirmed := func(n int) slack.Block {
 		b := slack.NewButtonBlockElement("a", "v", text(slack.PlainTextType, 1))
@@ -108,14 +97,29 @@ func TestBlockLimits(t *testing.T) {
 			text(slack.PlainTextType, 1), text(slack.PlainTextType, 1)))
 		return slack.NewActionBlock("", b)
 	}
-	cases = append(cases, struct {
+	// ok is at a limit, over is past it (or below a minimum: Slack refuses
+	// empty texts and blocks without their content as well).
+	cases := []struct {
 		name     string
 		ok, over slack.Block
-	}{"confirm text", confirmed(300), confirmed(301)})
-	cases = append(cases, struct {
-		name     string
-		ok, over slack.Block
-	}{"option description", option(75), option(76)})
+	}{
+		{"section text", slack.NewSectionBlock(text(slack.MarkdownType, 3000), nil, nil), slack.NewSectionBlock(text(slack.MarkdownType, 3001), nil, nil)},
+		{"empty section text", slack.NewSectionBlock(text(slack.MarkdownType, 1), nil, nil), slack.NewSectionBlock(text(slack.MarkdownType, 0), nil, nil)},
+		{"section without text or fields", slack.NewSectionBlock(nil, []*slack.TextBlockObject{text1()}, nil), slack.NewSectionBlock(nil, nil, nil)},
+		{"section field", slack.NewSectionBlock(nil, []*slack.TextBlockObject{text(slack.MarkdownType, 2000)}, nil),
+			slack.NewSectionBlock(nil, []*slack.TextBlockObject{text(slack.MarkdownType, 2001)}, nil)},
+		{"header", slack.NewHeaderBlock(text(slack.PlainTextType, 150)), slack.NewHeaderBlock(text(slack.PlainTextType, 151))},
+		{"empty header", slack.NewHeaderBlock(text1()), slack.NewHeaderBlock(text(slack.PlainTextType, 0))},
+		{"button", slack.NewActionBlock("", button(75)), slack.NewActionBlock("", button(76))},
+		{"empty button", slack.NewActionBlock("", button(1)), slack.NewActionBlock("", button(0))},
+		{"actions without elements", slack.NewActionBlock("", button(1)), slack.NewActionBlock("")},
+		{"context without elements", slack.NewContextBlock("", text1()), slack.NewContextBlock("")},
+		{"accessory", slack.NewSectionBlock(text(slack.MarkdownType, 1), nil, slack.NewAccessory(button(75).(*slack.ButtonBlockElement))),
+			slack.NewSectionBlock(text(slack.MarkdownType, 1), nil, slack.NewAccessory(button(76).(*slack.ButtonBlockElement)))},
+		{"confirm text", confirmed(300), confirmed(301)},
+		{"option description", option(text1(), text(slack.PlainTextType, 75)), option(text1(), text(slack.PlainTextType, 76))},
+		{"empty option text", option(text1(), nil), option(text(slack.PlainTextType, 0), nil)},
+	}
 	for _, c := range cases {
 		if _, _, err := api.PostMessageContext(context.Background(), "C1", slack.MsgOptionBlocks(c.ok)); err != nil {
 			t.Errorf("%s at the limit: %v", c.name, err)
@@ -190,6 +194,11 @@ func TestScopesLikeSlack(t *testing.T) {
 	}
 	if _, _, _, err := api.OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{"U1"}}); err != nil {
 		t.Errorf("conversations.open with im:write: %v", err)
+	}
+	// A 1:1 DM needs im:write; the scopes for channels and group DMs do not do.
+	s.SetScopes([]string{"channels:manage", "groups:write", "mpim:write"})
+	if _, _, _, err := api.OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{"U1"}}); err == nil || err.Error() != "missing_scope" {
+		t.Errorf("conversations.open of a DM without im:write: %v", err)
 	}
 }
 

@@ -126,6 +126,9 @@ type View struct {
 	// Errors are the field errors the app answered a submission with,
 	// by block id, shown until the view changes.
 	Errors map[string]string
+	// RootID is the first view of a modal stack: a pushed view's is the
+	// view it was pushed on's; "" for the first itself.
+	RootID string
 }
 
 // File is an uploaded file.
@@ -563,7 +566,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 }
 
 func writeJSON(w http.ResponseWriter, res apiResult) {
-	if res.retryAfter > 0 || res.status == http.StatusTooManyRequests {
+	if res.retryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int((res.retryAfter+time.Second-1)/time.Second)))
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
@@ -680,22 +683,38 @@ func checkBlocks(raw string, maxBlocks int) (json.RawMessage, string) {
 	if err := json.Unmarshal([]byte(raw), &blocks); err != nil {
 		return nil, "invalid_blocks_format"
 	}
+	if bad := checkBlockList(blocks, maxBlocks); bad != "" {
+		return nil, bad
+	}
+	return readable(raw), ""
+}
+
+// noBlocks reports whether checked blocks hold none ("[]" holds none): a
+// message then needs its text.
+func noBlocks(blocks json.RawMessage) bool {
+	return len(blocks) == 0 || string(blocks) == "[]"
+}
+
+// checkBlockList is checkBlocks for decoded blocks: invalid_blocks when
+// there are more than maxBlocks, one breaks a Block Kit limit, or two
+// share a block_id.
+func checkBlockList(blocks []map[string]any, maxBlocks int) string {
 	if len(blocks) > maxBlocks {
-		return nil, "invalid_blocks"
+		return "invalid_blocks"
 	}
 	ids := map[string]bool{}
 	for _, b := range blocks {
 		if _, typed := b["type"].(string); !typed || blockOverLimit(b) {
-			return nil, "invalid_blocks"
+			return "invalid_blocks"
 		}
 		if id, has := b["block_id"].(string); has {
 			if ids[id] || id == "" || utf8.RuneCountInString(id) > maxBlockID {
-				return nil, "invalid_blocks"
+				return "invalid_blocks"
 			}
 			ids[id] = true
 		}
 	}
-	return readable(raw), ""
+	return ""
 }
 
 // checkMessageBlocks is checkBlocks for a message: at most
@@ -733,7 +752,7 @@ func (s *Server) postMessage(p map[string]string) apiResult {
 	if bad != "" {
 		return fail(bad)
 	}
-	if p["text"] == "" && len(blocks) == 0 {
+	if p["text"] == "" && noBlocks(blocks) {
 		return fail("no_text")
 	}
 	s.mu.Lock()
@@ -804,7 +823,7 @@ func (s *Server) postEphemeral(p map[string]string) apiResult {
 	if bad != "" {
 		return fail(bad)
 	}
-	if p["text"] == "" && len(blocks) == 0 {
+	if p["text"] == "" && noBlocks(blocks) {
 		return fail("no_text")
 	}
 	s.mu.Lock()
@@ -814,37 +833,28 @@ func (s *Server) postEphemeral(p map[string]string) apiResult {
 	return ok(map[string]any{"message_ts": e.TS})
 }
 
-// viewHead reads what the fake keeps of a view JSON.
+// viewHead reads a view JSON: what the fake keeps of it, and what it
+// checks.
 type viewHead struct {
-	Type            string            `json:"type"`
-	CallbackID      string            `json:"callback_id"`
-	PrivateMetadata string            `json:"private_metadata"`
-	Blocks          []json.RawMessage `json:"blocks"`
+	Type            string           `json:"type"`
+	CallbackID      string           `json:"callback_id"`
+	PrivateMetadata string           `json:"private_metadata"`
+	Title           map[string]any   `json:"title"`
+	Submit          map[string]any   `json:"submit"`
+	Close           map[string]any   `json:"close"`
+	Blocks          []map[string]any `json:"blocks"`
 }
 
+// parseView reads a view the app sent. Slack answers every problem with a
+// view — its fields, and the Block Kit limits of its blocks —
+// invalid_arguments (chat.* answer invalid_blocks for the latter).
 func parseView(raw string) (viewHead, json.RawMessage, string) {
 	var v viewHead
-	if raw == "" {
-		return v, nil, "invalid_arguments"
-	}
-	var whole map[string]any
-	if json.Unmarshal([]byte(raw), &v) != nil || json.Unmarshal([]byte(raw), &whole) != nil {
-		return v, nil, "invalid_arguments"
-	}
-	if _, bad := checkBlocks(mustJSON(v.Blocks), maxViewBlocks); bad != "" {
-		return v, nil, bad
-	}
-	var blocks []map[string]any
-	_ = json.Unmarshal([]byte(mustJSON(v.Blocks)), &blocks)
-	if viewOverLimit(whole, blocks) {
+	if raw == "" || json.Unmarshal([]byte(raw), &v) != nil || v.Blocks == nil ||
+		checkBlockList(v.Blocks, maxViewBlocks) != "" || viewOverLimit(v) {
 		return v, nil, "invalid_arguments"
 	}
 	return v, readable(raw), ""
-}
-
-func mustJSON(v any) string {
-	b, _ := json.Marshal(v)
-	return string(b)
 }
 
 // viewResponse answers views.open, views.update and views.publish with the
@@ -1052,6 +1062,9 @@ func (s *Server) serveResponseURL(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	blocks, bad := checkMessageBlocks(params["blocks"])
+	if bad == "" && params["text"] == "" && noBlocks(blocks) {
+		bad = "no_text"
+	}
 	if bad != "" {
 		http.Error(w, bad, http.StatusBadRequest)
 		return

@@ -64,6 +64,12 @@ func TestWebAPIShapes(t *testing.T) {
 	if _, err := api.PostEphemeralContext(ctx, "C1", "U0ALICE", slack.MsgOptionText("", false)); err == nil || err.Error() != "no_text" {
 		t.Errorf("empty ephemeral: %v", err)
 	}
+	if _, err := api.PostEphemeralContext(ctx, "C1", "U0ALICE", slack.MsgOptionBlocks()); err == nil || err.Error() != "no_text" {
+		t.Errorf("ephemeral with an empty blocks list: %v", err)
+	}
+	if _, _, err := api.PostMessageContext(ctx, "C1", slack.MsgOptionBlocks()); err == nil || err.Error() != "no_text" {
+		t.Errorf("message with an empty blocks list: %v", err)
+	}
 	if e := s.Ephemerals("U0ALICE"); len(e) != 1 || e[0].Text != "psst" || e[0].Channel != "C1" {
 		t.Errorf("ephemerals %+v", e)
 	}

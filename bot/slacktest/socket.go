@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"sync"
 	"time"
@@ -82,6 +83,11 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request) {
 	err = conn.WriteJSON(hello)
 	st.writeMu.Unlock()
 	if err != nil {
+		// Never connected: envelopes must not go to it.
+		_ = conn.Close()
+		st.mu.Lock()
+		st.forgetLocked(conn)
+		st.mu.Unlock()
 		return
 	}
 	st.mu.Lock()
@@ -130,18 +136,24 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	_ = conn.Close()
 	st.mu.Lock()
-	delete(st.open, conn)
-	if st.conn == conn {
-		st.conn = nil
-		for c := range st.open {
-			st.conn = c // an older connection still open takes the envelopes
-		}
-	}
+	st.forgetLocked(conn)
 	if len(st.open) == 0 {
 		st.gaps++
 		st.connected = make(chan struct{})
 	}
 	st.mu.Unlock()
+}
+
+// forgetLocked drops conn from the open connections; an older one still
+// open takes the envelopes. st.mu is held.
+func (st *socketState) forgetLocked(conn *websocket.Conn) {
+	delete(st.open, conn)
+	if st.conn == conn {
+		st.conn = nil
+		for c := range st.open {
+			st.conn = c
+		}
+	}
 }
 
 func (st *socketState) write(conn *websocket.Conn, v any) error {
@@ -218,7 +230,7 @@ const AckDeadline = 3 * time.Second
 
 // ErrAckTimeout is PushEnvelope's error when the app did not ack within
 // AckDeadline.
-var ErrAckTimeout = errors.New("slacktest: envelope not acknowledged within 3 seconds")
+var ErrAckTimeout = fmt.Errorf("slacktest: envelope not acknowledged within %v", AckDeadline)
 
 // PushSlashCommand sends a slash command over Socket Mode.
 func (s *Server) PushSlashCommand(ctx context.Context, cmd SlashCommand) (Ack, error) {

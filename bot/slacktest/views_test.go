@@ -50,10 +50,11 @@ func input(id string, el map[string]any) map[string]any {
 // TestViewLimits: views.open, views.update and views.publish refuse a view
 // the way Slack does: over a view object's limits (title, submit and close
 // at most 24 characters, private_metadata 3,000, callback_id 255; a modal
-// with an input block needs a submit button) with invalid_arguments, and
-// blocks or elements over Block Kit's with invalid_blocks (a static select
-// offers 1 to 100 options and its initial option is one of them; checkboxes
-// 1 to 10; block_id 1 to 255 characters).
+// with an input block needs a submit button; title, submit and close are
+// plain_text), and blocks or elements over Block Kit's (a static select
+// offers 1 to 100 options, or groups of them, and its initial option is
+// one of them; checkboxes 1 to 10; block_id 1 to 255 characters), all with
+// invalid_arguments: views.* do not answer invalid_blocks as chat.* do.
 func TestViewLimits(t *testing.T) {
 	s := NewServer()
 	defer s.Close()
@@ -73,6 +74,10 @@ func TestViewLimits(t *testing.T) {
 			el["initial_option"] = initial
 		}
 		return el
+	}
+	grouped := func(initial any) map[string]any {
+		return map[string]any{"type": "static_select", "action_id": "pick", "initial_option": initial,
+			"option_groups": []any{map[string]any{"label": plainText("G"), "options": options(3)}}}
 	}
 	cases := []struct {
 		name string
@@ -95,17 +100,21 @@ func TestViewLimits(t *testing.T) {
 		{"private_metadata of 3001", modal(func(v map[string]any) { v["private_metadata"] = strings.Repeat("m", 3001) }), "invalid_arguments"},
 		{"callback_id of 256", modal(func(v map[string]any) { v["callback_id"] = strings.Repeat("c", 256) }), "invalid_arguments"},
 		{"select of 100", modal(withBlocks(input("b", selectOf("static_select", options(100), nil)))), ""},
-		{"select of 101", modal(withBlocks(input("b", selectOf("static_select", options(101), nil)))), "invalid_blocks"},
-		{"select of none", modal(withBlocks(input("b", selectOf("static_select", options(0), nil)))), "invalid_blocks"},
+		{"select of 101", modal(withBlocks(input("b", selectOf("static_select", options(101), nil)))), "invalid_arguments"},
+		{"select of none", modal(withBlocks(input("b", selectOf("static_select", options(0), nil)))), "invalid_arguments"},
 		{"initial option offered", modal(withBlocks(input("b", selectOf("static_select", options(3), opt("o1"))))), ""},
-		{"initial option not offered", modal(withBlocks(input("b", selectOf("static_select", options(3), opt("o9"))))), "invalid_blocks"},
-		{"checkboxes of 11", modal(withBlocks(input("b", selectOf("checkboxes", options(11), nil)))), "invalid_blocks"},
-		{"checkboxes of none", modal(withBlocks(input("b", selectOf("checkboxes", options(0), nil)))), "invalid_blocks"},
-		{"empty block_id", modal(withBlocks(input("", text))), "invalid_blocks"},
-		{"block_id of 256", modal(withBlocks(input(strings.Repeat("b", 256), text))), "invalid_blocks"},
-		{"input without label", modal(withBlocks(map[string]any{"type": "input", "block_id": "b", "element": text})), "invalid_blocks"},
-		{"max_length over 3000", modal(withBlocks(input("b", map[string]any{"type": "plain_text_input", "action_id": "a", "max_length": 3001}))), "invalid_blocks"},
-		{"placeholder of 151", modal(withBlocks(input("b", map[string]any{"type": "plain_text_input", "action_id": "a", "placeholder": plainText(strings.Repeat("p", 151))}))), "invalid_blocks"},
+		{"initial option not offered", modal(withBlocks(input("b", selectOf("static_select", options(3), opt("o9"))))), "invalid_arguments"},
+		{"checkboxes of 11", modal(withBlocks(input("b", selectOf("checkboxes", options(11), nil)))), "invalid_arguments"},
+		{"checkboxes of none", modal(withBlocks(input("b", selectOf("checkboxes", options(0), nil)))), "invalid_arguments"},
+		{"empty block_id", modal(withBlocks(input("", text))), "invalid_arguments"},
+		{"block_id of 256", modal(withBlocks(input(strings.Repeat("b", 256), text))), "invalid_arguments"},
+		{"input without label", modal(withBlocks(map[string]any{"type": "input", "block_id": "b", "element": text})), "invalid_arguments"},
+		{"mrkdwn submit", modal(func(v map[string]any) { v["submit"] = map[string]any{"type": "mrkdwn", "text": "Send"} }), "invalid_arguments"},
+		{"no blocks", modal(func(v map[string]any) { delete(v, "blocks") }), "invalid_arguments"},
+		{"grouped initial option offered", modal(withBlocks(input("b", grouped(opt("o1"))))), ""},
+		{"grouped initial option not offered", modal(withBlocks(input("b", grouped(opt("o9"))))), "invalid_arguments"},
+		{"max_length over 3000", modal(withBlocks(input("b", map[string]any{"type": "plain_text_input", "action_id": "a", "max_length": 3001}))), "invalid_arguments"},
+		{"placeholder of 151", modal(withBlocks(input("b", map[string]any{"type": "plain_text_input", "action_id": "a", "placeholder": plainText(strings.Repeat("p", 151))}))), "invalid_arguments"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -155,6 +164,14 @@ func TestResponseURLLimits(t *testing.T) {
 		return res.StatusCode, strings.TrimSpace(b.String())
 	}
 	u := s.SlashCommand("U1", "").ResponseURL
+	res, err := http.Post(u, "application/json", strings.NewReader(`{"response_type":"ephemeral"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusBadRequest {
+		t.Errorf("a post with neither text nor blocks: %d", res.StatusCode)
+	}
 	for i := 1; i <= ResponseURLUses; i++ {
 		if code, body := post(u); code != http.StatusOK {
 			t.Fatalf("post %d: %d %s", i, code, body)

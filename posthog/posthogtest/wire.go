@@ -307,7 +307,8 @@ func (s *Server) addMember(orgID, userUUID string, level int, t time.Time) {
 	s.members = append(s.members, m)
 	s.memberIdx[memberKey{orgID, userUUID}] = m
 	if o := s.orgs[orgID]; o != nil && o.defaultRoleID != nil && s.roleMembership(*o.defaultRoleID, userUUID) == nil {
-		s.insertMembership(*o.defaultRoleID, userUUID)
+		rm := s.insertMembership(*o.defaultRoleID, userUUID)
+		rm.joinedAt, rm.updatedAt = t, t // joined the role as they joined
 	}
 }
 
