@@ -170,7 +170,10 @@ var _ workflow.ReviewDirectory = (*Directory)(nil)
 func (d *Directory) RoleMembersDetailed(ctx context.Context, roleID string) ([]workflow.ReviewMember, error) {
 	ctx = priority(ctx)
 	role, err := d.client.Roles.Get(ctx, roleID) // embeds every membership: one call
-	if err != nil {
+	switch {
+	case posthog.IsNotFound(err):
+		return nil, nil // a role deleted meanwhile has no members, as Roles tells it
+	case err != nil:
 		return nil, mapError("list role members", err)
 	}
 	ms := roleMembers(role.Members)

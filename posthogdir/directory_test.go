@@ -164,4 +164,8 @@ func TestRoleMembersDetailed(t *testing.T) {
 	if n := len(ph.Calls()); n != 1 {
 		t.Errorf("an empty role took %d calls, want 1 (no members list)", n)
 	}
+	// A role deleted meanwhile has no members, as the role list would say.
+	if got, err := d.RoleMembersDetailed(ctx, "6f1f6a4e-3c59-4c86-8f0e-3a3c2b9b7d11"); err != nil || len(got) != 0 {
+		t.Fatalf("deleted role: %+v, %v", got, err)
+	}
 }

@@ -121,30 +121,25 @@ func (s *stack) openModal(user string) (slacktest.View, error) {
 	if _, _, err := s.Post("/slack/commands", s.Slack.SlashCommand(user, "request Engineering").Form()); err != nil {
 		return slacktest.View{}, err
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if v, ok := s.Slack.LastModal(user); ok {
-			return v, nil
-		}
-		time.Sleep(5 * time.Millisecond)
+	var v slacktest.View
+	if err := waitFor(10*time.Second, func() (ok bool) { v, ok = s.Slack.LastModal(user); return ok }); err != nil {
+		return v, fmt.Errorf("no modal opened for %s: %w", user, err)
 	}
-	return slacktest.View{}, fmt.Errorf("no modal opened for %s", user)
+	return v, nil
 }
 
 func (s *stack) waitMirror() error {
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		ok := false
+	err := waitFor(30*time.Second, func() (ok bool) {
 		_ = s.DB.View(context.Background(), func(ctx context.Context, tx workflow.Tx) error {
 			_, ok, _ = tx.Setting(ctx, "members:"+s.Roles["Engineering"])
 			return nil
 		})
-		if ok {
-			return nil
-		}
-		time.Sleep(20 * time.Millisecond)
+		return ok
+	})
+	if err != nil {
+		return fmt.Errorf("the first reconciliation did not finish: %w", err)
 	}
-	return fmt.Errorf("the first reconciliation did not finish")
+	return nil
 }
 
 type result struct {
@@ -311,15 +306,11 @@ func approve(n int) error {
 			if msgs[i].TS != "" {
 				continue
 			}
-			refs, _ := s.Svc.Messages(ctx, r.ID)
-			for _, ref := range refs {
-				if ref.Channel == slacktest.DMChannel(owner) {
-					msgs[i], _ = s.Slack.Message(ref.Channel, ref.TS)
-				}
-			}
-			if msgs[i].TS == "" {
+			m, ok := s.ApproverMessage(r.ID, slacktest.DMChannel(owner))
+			if !ok {
 				return false
 			}
+			msgs[i] = m
 		}
 		return true
 	}); err != nil {

@@ -45,7 +45,6 @@ import (
 )
 
 const (
-	secret   = "bench-signing-secret"
 	appToken = "xapp-1-bench"
 	bob      = "U0BOB0001"
 	channel  = "C0APPROVALS"
@@ -170,11 +169,9 @@ func approvals() (bool, error) {
 			return false, err
 		}
 		at := time.Now()
-		res, err := http.DefaultClient.Do(slacktest.SignedRequest(benchstack.Secret, w.HTTP.URL+"/slack/interactions", slacktest.InteractionForm(p), time.Now()))
-		if err != nil {
+		if _, _, err := w.Post("/slack/interactions", slacktest.InteractionForm(p)); err != nil {
 			return false, err
 		}
-		res.Body.Close()
 		mu.Lock()
 		clicked[i] = at
 		mu.Unlock()
@@ -290,7 +287,7 @@ func crash(binary string) (bool, error) {
 		return false, err
 	}
 	dbURL := "sqlite:" + filepath.Join(dir, "accessbot.db")
-	env := []string{"DATABASE_URL=" + dbURL, "SLACK_BOT_TOKEN=xoxb-crash", "SLACK_SIGNING_SECRET=" + secret,
+	env := []string{"DATABASE_URL=" + dbURL, "SLACK_BOT_TOKEN=xoxb-crash", "SLACK_SIGNING_SECRET=" + benchstack.Secret,
 		"SLACK_API_URL=" + sl.URL() + "/api/", "POSTHOG_HOST=" + ph.URL(), "POSTHOG_PERSONAL_API_KEY=" + ph.APIKey(),
 		"POSTHOG_ORGANIZATION_ID=" + ph.OrganizationID(), "ACCESSBOT_POLICY_FILE=" + policy, "PATH=" + os.Getenv("PATH")}
 
@@ -391,19 +388,9 @@ func crash(binary string) (bool, error) {
 			return false, err
 		}
 		var m slacktest.Message
-		found := waitFor(60*time.Second, func() bool {
-			refs, err := svc.Messages(ctx, id)
-			if err != nil {
-				return false
-			}
-			for _, ref := range refs {
-				if ref.Channel == slacktest.DMChannel(bob) {
-					var ok bool
-					m, ok = sl.Message(ref.Channel, ref.TS)
-					return ok
-				}
-			}
-			return false
+		found := waitFor(60*time.Second, func() (ok bool) {
+			m, ok = benchstack.ApproverMessage(svc, sl, id, slacktest.DMChannel(bob))
+			return ok
 		})
 		if !found {
 			_ = cmd.Process.Kill()
@@ -415,7 +402,7 @@ func crash(binary string) (bool, error) {
 			return false, err
 		}
 		sent := time.Now()
-		res, err := http.DefaultClient.Do(slacktest.SignedRequest(secret, base+"/slack/interactions", slacktest.InteractionForm(p), sent))
+		res, err := http.DefaultClient.Do(slacktest.SignedRequest(benchstack.Secret, base+"/slack/interactions", slacktest.InteractionForm(p), sent))
 		if err == nil && res.StatusCode == http.StatusOK {
 			_ = cmd.Process.Signal(syscall.SIGKILL) // right after the ack
 			acked++

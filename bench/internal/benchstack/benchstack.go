@@ -8,10 +8,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -69,9 +71,6 @@ type Stack struct {
 func (s *Stack) observeJob(kind workflow.JobKind, outcome string) {
 	s.jobsMu.Lock()
 	defer s.jobsMu.Unlock()
-	if s.jobs == nil {
-		s.jobs = map[string]int64{}
-	}
 	s.jobs[string(kind)+" "+outcome]++
 }
 
@@ -89,7 +88,8 @@ func (s *Stack) JobRuns() map[string]int64 {
 
 // New starts a stack.
 func New(o Options) (*Stack, error) {
-	s := &Stack{Slack: slacktest.NewServer(), PH: posthogtest.NewServer(o.PostHog...), Roles: map[string]string{}, stop: func() {}}
+	s := &Stack{Slack: slacktest.NewServer(), PH: posthogtest.NewServer(o.PostHog...), Roles: map[string]string{},
+		jobs: map[string]int64{}, stop: func() {}}
 	ok := false
 	defer func() {
 		if !ok {
@@ -99,7 +99,10 @@ func New(o Options) (*Stack, error) {
 	for _, p := range o.People {
 		s.AddPerson(p)
 	}
-	for name, n := range o.Roles {
+	// In name order, so every run seeds the same organization (PostHog
+	// lists roles in the order they were made).
+	for _, name := range slices.Sorted(maps.Keys(o.Roles)) {
+		n := o.Roles[name]
 		id := s.PH.AddRole(name).ID
 		s.Roles[name] = id
 		for i := 0; i < n; i++ {
@@ -191,13 +194,19 @@ func (s *Stack) Post(path, body string) (int, string, error) {
 
 // ApproverMessage is the copy of request id in channel ch, once delivered.
 func (s *Stack) ApproverMessage(id int64, ch string) (slacktest.Message, bool) {
-	refs, err := s.Svc.Messages(context.Background(), id)
+	return ApproverMessage(s.Svc, s.Slack, id, ch)
+}
+
+// ApproverMessage is the copy of request id in channel ch, once svc has
+// recorded its delivery to sl.
+func ApproverMessage(svc *workflow.Service, sl *slacktest.Server, id int64, ch string) (slacktest.Message, bool) {
+	refs, err := svc.Messages(context.Background(), id)
 	if err != nil {
 		return slacktest.Message{}, false
 	}
 	for _, ref := range refs {
 		if ref.Channel == ch {
-			return s.Slack.Message(ref.Channel, ref.TS)
+			return sl.Message(ref.Channel, ref.TS)
 		}
 	}
 	return slacktest.Message{}, false
